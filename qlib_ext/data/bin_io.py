@@ -1,0 +1,200 @@
+"""Qlib's binary dataset layout, written atomically and read back.
+
+Layout (what ``qlib.data.D`` reads with the default file storage)::
+
+    calendars/day.txt, calendars/1min.txt      one timestamp a line
+    instruments/<market>.txt                    ``SYMBOL<TAB>start<TAB>end``, one line per span
+    features/<symbol lower>/<field>.<freq>.bin  float32 little-endian; value 0 is the calendar index
+                                                of the first row, then one value per calendar step
+
+The writer builds everything in a temporary directory beside the target and renames it into place
+on :meth:`DatasetWriter.commit`, so a failure never leaves a half-written dataset: the previous
+dataset at the target stays untouched until the new one is complete and verified.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+FREQS = ("day", "1min")
+
+
+def bin_path(root: str | Path, instrument: str, field: str, freq: str = "day") -> Path:
+    """Path of one feature file in Qlib's layout (Qlib lower-cases instrument and field)."""
+    return Path(root) / "features" / instrument.lower() / f"{field.lower()}.{freq}.bin"
+
+
+def read_bin(path: str | Path) -> tuple[int, np.ndarray]:
+    """Read a Qlib ``.bin``: returns (start calendar index, float32 values)."""
+    path = Path(path)
+    raw = np.fromfile(path, dtype="<f4")
+    if raw.size == 0:
+        raise ValueError(f"{path}: empty bin file (no start-index header)")
+    start = raw[0]
+    if not np.isfinite(start) or start < 0 or start != int(start):
+        raise ValueError(f"{path}: header {start!r} is not a calendar index")
+    return int(start), raw[1:]
+
+
+def format_calendar(times: Iterable, freq: str) -> list[str]:
+    """Calendar lines: dates for ``day``, ``YYYY-MM-DD HH:MM:SS`` for minute data."""
+    idx = pd.DatetimeIndex(list(times))
+    fmt = "%Y-%m-%d" if freq == "day" else "%Y-%m-%d %H:%M:%S"
+    return list(idx.strftime(fmt))
+
+
+class DatasetWriter:
+    """Writes one Qlib dataset into a temp dir next to ``target``; ``commit`` swaps it in atomically.
+
+    Use as a context manager: an exception inside the block discards the temp dir and leaves the
+    target as it was.  Features may be written whole (:meth:`write_feature`) or appended in
+    contiguous blocks (:meth:`append_feature`) so that large datasets stream in bounded memory.
+    """
+
+    def __init__(self, target: str | Path):
+        self.target = Path(target).expanduser().resolve()
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.tmp-", dir=self.target.parent))
+        self._calendars: dict[str, int] = {}
+        # (instrument, field, freq) -> (start index, number of values written)
+        self._extent: dict[tuple[str, str, str], tuple[int, int]] = {}
+        self._done = False
+
+    # -- context manager -------------------------------------------------------------------
+    def __enter__(self) -> DatasetWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None and not self._done:
+            self.commit()
+        elif not self._done:
+            self.abort()
+
+    def abort(self) -> None:
+        """Discard everything written so far."""
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        self._done = True
+
+    # -- content ---------------------------------------------------------------------------
+    @property
+    def root(self) -> Path:
+        """Where files are being written (the temp dir until commit)."""
+        return self.tmp
+
+    def write_calendar(self, times: Sequence, freq: str = "day") -> None:
+        """Write ``calendars/<freq>.txt``; times must be strictly increasing."""
+        lines = format_calendar(times, freq)
+        if len(lines) != len(set(lines)) or lines != sorted(lines):
+            raise ValueError(f"calendar {freq}: timestamps must be strictly increasing and unique")
+        path = self.tmp / "calendars" / f"{freq}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(lines) + "\n")
+        self._calendars[freq] = len(lines)
+
+    def write_instruments(self, market: str, spans: pd.DataFrame | Iterable[tuple]) -> None:
+        """Write ``instruments/<market>.txt`` from rows (symbol, start, end); one line per span."""
+        df = pd.DataFrame(spans, columns=["symbol", "start", "end"]) if not isinstance(spans, pd.DataFrame) else spans
+        df = df.copy()
+        df.columns = ["symbol", "start", "end"]
+        df["start"] = pd.to_datetime(df["start"]).dt.strftime("%Y-%m-%d")
+        df["end"] = pd.to_datetime(df["end"]).dt.strftime("%Y-%m-%d")
+        bad = df[df["start"] > df["end"]]
+        if len(bad):
+            raise ValueError(f"instruments/{market}.txt: span ends before it starts for {bad.iloc[0]['symbol']}")
+        path = self.tmp / "instruments" / f"{market.lower()}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        df.sort_values(["symbol", "start"]).to_csv(path, sep="\t", header=False, index=False)
+
+    def write_feature(self, instrument: str, field: str, start_index: int, values: np.ndarray, freq: str = "day") -> None:
+        """Write a whole feature series starting at calendar index ``start_index``."""
+        key = (instrument.upper(), field.lower(), freq)
+        if key in self._extent:
+            raise ValueError(f"{instrument}/{field}.{freq}: already written")
+        self._write(key, start_index, values, mode="wb")
+
+    def append_feature(self, instrument: str, field: str, start_index: int, values: np.ndarray, freq: str = "day") -> None:
+        """Append a contiguous block; the first call fixes the series' start index."""
+        key = (instrument.upper(), field.lower(), freq)
+        if key not in self._extent:
+            self._write(key, start_index, values, mode="wb")
+            return
+        start, n = self._extent[key]
+        if start_index != start + n:
+            raise ValueError(
+                f"{instrument}/{field}.{freq}: block starts at calendar index {start_index}, "
+                f"expected {start + n} (blocks must be contiguous)"
+            )
+        self._write(key, start_index, values, mode="ab")
+
+    def _write(self, key: tuple[str, str, str], start_index: int, values: np.ndarray, mode: str) -> None:
+        instrument, field, freq = key
+        if freq not in FREQS:
+            raise ValueError(f"unknown freq {freq!r}; expected one of {FREQS}")
+        vals = np.ascontiguousarray(values, dtype="<f4").ravel()
+        path = bin_path(self.tmp, instrument, field, freq)
+        if mode == "wb":
+            path.parent.mkdir(parents=True, exist_ok=True)
+            payload = np.concatenate([np.array([start_index], dtype="<f4"), vals])
+            self._extent[key] = (int(start_index), 0)
+        else:
+            payload = vals
+        with open(path, mode) as fh:
+            fh.write(payload.tobytes())
+        start, n = self._extent[key]
+        self._extent[key] = (start, n + vals.size)
+
+    def write_json(self, name: str, obj) -> None:
+        """A side file (e.g. ``meta/industry_names.json``) stored with the dataset."""
+        path = self.tmp / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(obj, indent=1, ensure_ascii=False, default=str))
+
+    def copy_in(self, src: str | Path, name: str) -> None:
+        """Copy a file (e.g. the generator's config) into the dataset."""
+        path = self.tmp / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, path)
+
+    # -- finish ----------------------------------------------------------------------------
+    def verify(self) -> None:
+        """Read back every bin's header and size and check it fits its calendar."""
+        for (inst, field, freq), (start, n) in self._extent.items():
+            if freq not in self._calendars:
+                raise ValueError(f"{inst}/{field}.{freq}: no calendars/{freq}.txt was written")
+            path = bin_path(self.tmp, inst, field, freq)
+            got_start, vals = read_bin(path)
+            if got_start != start or vals.size != n:
+                raise ValueError(f"{path}: read back start={got_start} n={vals.size}, wrote start={start} n={n}")
+            if start + n > self._calendars[freq]:
+                raise ValueError(
+                    f"{path}: covers calendar indices {start}..{start + n - 1} but calendars/{freq}.txt "
+                    f"has {self._calendars[freq]} entries"
+                )
+
+    def commit(self) -> Path:
+        """Verify, then move the temp dir onto the target (the old dataset is removed only after)."""
+        if self._done:
+            raise RuntimeError("writer already committed or aborted")
+        try:
+            self.verify()
+        except Exception:
+            self.abort()
+            raise
+        old = None
+        if self.target.exists():
+            old = self.target.with_name(f".{self.target.name}.old-{os.getpid()}")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(self.target, old)
+        os.replace(self.tmp, self.target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        self._done = True
+        return self.target

@@ -1,0 +1,86 @@
+"""Stylized facts of a dataset next to the real-market calibration targets (SPEC 3.2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..panel import read_calendar, read_panel
+
+#: Values measured on the real fixture (CSI300/500/1000 members, 2021-01-04 .. 2024-03-29), from SPEC 3.2.
+REAL_TARGETS = {
+    "limit_up_share": 0.0098, "limit_down_share": 0.0022, "oneword_share_of_limit_up": 0.069,
+    "median_ts_std": 0.0276, "median_cs_std": 0.0250, "excess_kurtosis": 4.6, "median_turnover": 0.0088,
+    "csi1000_vs_csi300_2021h2_2024jan": 0.218, "mdd_csi1000_2024": -0.267, "mdd_csi500_2024": -0.175,
+    "mdd_csi300_2024": -0.061, "csi1000_rebound_2024": 0.134,
+    "volume_share_first30": 0.256, "volume_share_mid180": 0.621, "volume_share_last30": 0.123,
+    "suspended_share": 0.0010,
+}
+
+
+def _window_return(s: pd.Series, a: str, b: str) -> float:
+    w = s.loc[a:b].dropna()
+    return float(w.iloc[-1] / w.iloc[0] - 1) if len(w) > 1 else np.nan
+
+
+def _max_drawdown(s: pd.Series, a: str, b: str) -> float:
+    w = s.loc[a:b].dropna()
+    return float((w / w.cummax() - 1).min()) if len(w) else np.nan
+
+
+def stylized_facts(root: str | Path) -> pd.DataFrame:
+    """Table of (fact, dataset value, real value) for a Qlib dataset with our fields."""
+    root = Path(root)
+    close, up, dn = (read_panel(root, f) for f in ("close", "up_limit", "down_limit"))
+    opn, high, low = (read_panel(root, f) for f in ("open", "high", "low"))
+    change, turnover, paused = (read_panel(root, f) for f in ("change", "turnover", "paused"))
+    window = slice("2021-01-04", "2024-03-29")
+    traded = close.notna()
+    at_up = (close >= up - 0.005) & traded
+    at_dn = (close <= dn + 0.005) & traded
+    oneword = at_up & (opn == close) & (high == close) & (low == close)
+    r = change.loc[window]
+    vals = r.to_numpy().ravel()
+    vals = vals[np.isfinite(vals)]
+    kurt = float(((vals - vals.mean()) ** 4).mean() / vals.var() ** 2 - 3) if vals.size else np.nan
+    idx = {b: read_panel(root, "close", [code])[code] for b, code in
+           (("csi300", "SH000300"), ("csi500", "SH000905"), ("csi1000", "SH000852"))}
+    facts = {
+        "limit_up_share": float(at_up.loc[window].sum().sum() / traded.loc[window].sum().sum()),
+        "limit_down_share": float(at_dn.loc[window].sum().sum() / traded.loc[window].sum().sum()),
+        "oneword_share_of_limit_up": float(oneword.loc[window].sum().sum() / max(at_up.loc[window].sum().sum(), 1)),
+        "median_ts_std": float(r.std().median()),
+        "median_cs_std": float(r.std(axis=1).median()),
+        "excess_kurtosis": kurt,
+        "median_turnover": float(np.nanmedian(turnover.loc[window].where(traded.loc[window]).to_numpy())),
+        "csi1000_vs_csi300_2021h2_2024jan": (1 + _window_return(idx["csi1000"], "2021-07-01", "2024-01-19"))
+        / (1 + _window_return(idx["csi300"], "2021-07-01", "2024-01-19")) - 1,
+        "mdd_csi1000_2024": _max_drawdown(idx["csi1000"], "2024-01-01", "2024-02-08"),
+        "mdd_csi500_2024": _max_drawdown(idx["csi500"], "2024-01-01", "2024-02-08"),
+        "mdd_csi300_2024": _max_drawdown(idx["csi300"], "2024-01-01", "2024-02-08"),
+        "csi1000_rebound_2024": _window_return(idx["csi1000"], "2024-02-07", "2024-03-29"),
+        "suspended_share": float((paused == 1).sum().sum() / paused.notna().sum().sum()),
+    }
+    facts.update(_intraday_volume_shares(root))
+    return pd.DataFrame(
+        {"dataset": pd.Series(facts), "real": pd.Series(REAL_TARGETS)}
+    ).loc[list(REAL_TARGETS)]
+
+
+def _intraday_volume_shares(root: Path) -> dict:
+    """Volume share of the first 30 / middle 180 / last 30 minutes, pooled over the minute bins."""
+    try:
+        cal = read_calendar(root, "1min")
+    except FileNotFoundError:
+        return {}
+    inst = sorted(read_panel(root, "close").columns)[:200]
+    vol = read_panel(root, "volume", inst, freq="1min").to_numpy()
+    n_days = len(cal) // 240
+    v = np.nan_to_num(vol[: n_days * 240]).reshape(n_days, 240, -1).sum(axis=(0, 2))
+    tot = v.sum()
+    if tot <= 0:
+        return {}
+    return {"volume_share_first30": v[:30].sum() / tot, "volume_share_mid180": v[30:210].sum() / tot,
+            "volume_share_last30": v[210:].sum() / tot}
