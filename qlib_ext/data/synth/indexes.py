@@ -5,7 +5,7 @@ Rule (documented so tests and users can recompute it from the dataset):
 * reconstitution on the first session after the second Friday of June and of December, and on
   the first session of the span;
 * eligible: listed on the effective session and listed for at least ``min_listed_sessions``
-  sessions before it (all listed stocks on the first session);
+  sessions before it (stocks listed on the first session of the span count as seasoned);
 * score: mean total market cap (``mcap``) over the last ``rank_window`` listed sessions before the
   effective session (the first session's own ``mcap`` on the first session);
 * CSI300 = the top ``index_bands.csi300`` scores, CSI500 the next band, CSI1000 the next;
@@ -118,6 +118,8 @@ class IndexBook:
 
         self.mcap_ring[t % self.window] = np.where(listed, rec["mcap"], np.nan)
         self.sessions += listed
+        if t == 0:  # stocks already listed when the span starts count as seasoned
+            self.sessions[listed] = self.min_listed
 
     def close_spans(self, last: int) -> dict[str, list[tuple[int, int, int]]]:
         """Membership spans (instrument position, first, last session) including the open ones."""

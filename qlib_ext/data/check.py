@@ -1,0 +1,401 @@
+"""Validate a Qlib binary dataset (calendars, instrument files, ``.bin`` files, values) and report problems.
+
+Why: a dataset that loads is not necessarily right.  A truncated bin, a weight column that does not sum
+to one or a high below the low silently poisons every backtest run on it.  :func:`check_dataset` reads
+the files directly (no Qlib init), vectorised per instrument, and returns a :class:`CheckReport` whose
+findings name the check, instrument, field, first offending date and number of offending rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .calendar import MINUTES_PER_DAY, minute_offsets
+
+#: Daily fields of every stock (SPEC 3.1); missing ones are errors unless ``required_fields`` says otherwise.
+STOCK_FIELDS = (
+    "open", "high", "low", "close", "vwap", "volume", "amount", "factor", "change", "turnover",
+    "total_shares", "float_shares", "mcap", "float_mcap", "industry", "up_limit", "down_limit", "paused",
+    "w_csi300", "w_csi500", "w_csi1000",
+)
+#: The minimum any stock dataset needs (pass as ``required_fields`` for imported data lacking extras).
+CORE_FIELDS = ("open", "high", "low", "close", "volume", "factor")
+INDEX_CODES = ("SH000300", "SH000905", "SH000852", "SH000985")
+INDEX_FIELDS = ("open", "high", "low", "close", "volume", "amount", "change", "factor")
+BENCHES = ("csi300", "csi500", "csi1000")
+MARKETS = ("all", "csiall", *BENCHES)
+REL_TOL, VWAP_TOL, LIMIT_TOL = 1e-6, 5e-3, 5e-3
+
+
+@dataclass
+class Finding:
+    """One problem: ``level`` is "error" (dataset unusable as is) or "warning" (suspicious)."""
+
+    level: str
+    check: str
+    message: str
+    instrument: str | None = None
+    field: str | None = None
+    date: str | None = None
+    count: int | None = None
+
+
+@dataclass
+class CheckReport:
+    """All findings of one :func:`check_dataset` run; ``ok`` when none is an error."""
+
+    root: str
+    findings: list[Finding] = dc_field(default_factory=list)
+    stats: dict = dc_field(default_factory=dict)
+
+    def add(self, level: str, check: str, message: str, instrument: str | None = None,
+            field: str | None = None, date: str | None = None, count: int | None = None) -> None:
+        self.findings.append(Finding(level, check, message, instrument, field, date, count))
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == "error"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def render(self, max_lines: int = 200) -> str:
+        """Summary line (PASSED/FAILED with counts), what was checked, then one table row per finding."""
+        ne, nw = len(self.errors), len(self.warnings)
+        head = [f"{'PASSED' if self.ok else 'FAILED'}: {ne} error(s), {nw} warning(s) in {self.root}"]
+        head += [f"  {k}: {v}" for k, v in self.stats.items()]
+        if not self.findings:
+            return "\n".join(head)
+        rows = [(f.level.upper(), f.check, f.instrument or "-", f.field or "-", f.date or "-",
+                 "-" if f.count is None else str(f.count), f.message)
+                for f in sorted(self.findings, key=lambda f: f.level != "error")]
+        cols = ("LEVEL", "CHECK", "INSTRUMENT", "FIELD", "FIRST DATE", "ROWS", "MESSAGE")
+        width = [max(len(r[i]) for r in [cols, *rows]) for i in range(6)]
+        fmt = "  ".join(f"{{:<{w}}}" for w in width) + "  {}"
+        lines = [fmt.format(*cols)] + [fmt.format(*r) for r in rows[:max_lines]]
+        if len(rows) > max_lines:
+            lines.append(f"... and {len(rows) - max_lines} more finding(s)")
+        return "\n".join(head + [""] + lines)
+
+
+def _flag(rep: CheckReport, level: str, check: str, bad: np.ndarray, labels: Sequence[str],
+          message: str | Callable[[int], str], instrument: str | None = None, field: str | None = None) -> None:
+    """Add one finding for a boolean mask over the calendar: first offending date and the count."""
+    idx = np.flatnonzero(bad)
+    if idx.size:
+        msg = message(int(idx[0])) if callable(message) else message
+        rep.add(level, check, msg, instrument, field, labels[idx[0]], int(idx.size))
+
+
+def _check_calendars(root: Path, rep: CheckReport) -> dict[str, pd.DatetimeIndex]:
+    """Day calendar (required) and minute calendar (optional): parseable, strictly increasing, sessions."""
+    cals: dict[str, pd.DatetimeIndex] = {}
+    for freq in ("day", "1min"):
+        path = root / "calendars" / f"{freq}.txt"
+        if not path.exists():
+            level = "error" if freq == "day" else "warning"
+            rep.add(level, "calendar", f"calendars/{freq}.txt is missing")
+            continue
+        lines = [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
+        times = pd.DatetimeIndex(pd.to_datetime(pd.Series(lines, dtype=object), errors="coerce", format="mixed"))
+        if not len(lines) or times.isna().any():
+            bad = int(np.flatnonzero(times.isna())[0]) if len(lines) else 0
+            rep.add("error", "calendar", f"calendars/{freq}.txt line {bad + 1}: unparseable or empty "
+                    f"({lines[bad] if lines else ''!r})", count=int(times.isna().sum()) or None)
+            continue
+        step = np.diff(times.asi8)
+        fmt = "%Y-%m-%d" if freq == "day" else "%Y-%m-%d %H:%M"
+        labels = times.strftime(fmt)
+        for bad, what in ((step == 0, "duplicated"), (step < 0, "out of order (not increasing)")):
+            _flag(rep, "error", "calendar", np.r_[False, bad], labels, f"calendars/{freq}.txt: {what} timestamp")
+        cals[freq] = times
+        rep.stats[f"{freq} calendar"] = f"{labels[0]} .. {labels[-1]} ({len(times)} entries)"
+    if "1min" in cals and "day" in cals:
+        _check_minute_calendar(rep, cals["1min"], cals["day"])
+    return cals
+
+
+def _check_minute_calendar(rep: CheckReport, mins: pd.DatetimeIndex, days: pd.DatetimeIndex) -> None:
+    """240 bars a session, each session a trading day, bar labels the standard 09:31..11:30, 13:01..15:00."""
+    sess, first, counts = np.unique(mins.normalize().asi8, return_index=True, return_counts=True)
+    labels = pd.DatetimeIndex(sess).strftime("%Y-%m-%d")
+    _flag(rep, "error", "calendar", counts != MINUTES_PER_DAY, labels,
+          lambda i: f"calendars/1min.txt: {counts[i]} bars in the session, expected {MINUTES_PER_DAY}")
+    _flag(rep, "error", "calendar", ~np.isin(sess, days.normalize().asi8), labels,
+          "calendars/1min.txt: minute session is not a day in calendars/day.txt")
+    if (counts == MINUTES_PER_DAY).all() and len(mins) == len(sess) * MINUTES_PER_DAY:
+        offs = (mins.asi8 - mins.normalize().asi8).reshape(len(sess), MINUTES_PER_DAY)
+        _flag(rep, "error", "calendar", (offs != minute_offsets().asi8[None, :]).any(axis=1), labels,
+              "calendars/1min.txt: bar times are not the 240 standard labels 09:31..11:30, 13:01..15:00")
+
+
+def _read_spans(root: Path, rep: CheckReport, market: str, days: pd.DatetimeIndex) -> pd.DataFrame | None:
+    """Parse ``instruments/<market>.txt``; flag bad lines, reversed spans and spans outside the calendar."""
+    path = root / "instruments" / f"{market}.txt"
+    if not path.exists():
+        rep.add("error" if market == "all" else "warning", "instruments", f"instruments/{market}.txt is missing")
+        return None
+    try:
+        df = pd.read_csv(path, sep="\t", header=None, names=["instrument", "start", "end"], dtype=str)
+    except (ValueError, pd.errors.ParserError) as exc:
+        rep.add("error", "instruments", f"instruments/{market}.txt does not parse: {exc}")
+        return None
+    start, end = pd.to_datetime(df["start"], errors="coerce"), pd.to_datetime(df["end"], errors="coerce")
+    bad = (df["instrument"].isna() | start.isna() | end.isna()).to_numpy()
+    for i in np.flatnonzero(bad)[:5]:
+        rep.add("error", "instruments", f"instruments/{market}.txt line {i + 1}: expected SYMBOL<TAB>start<TAB>end",
+                df["instrument"].iloc[i])
+    df = df.assign(start=start, end=end)[~bad].reset_index(drop=True)
+    checks = ((df["start"] > df["end"], "span ends before it starts"),
+              ((df["start"] < days[0]) | (df["end"] > days[-1]), f"span outside the calendar {days[0].date()}..{days[-1].date()}"))
+    for mask, what in checks:
+        for i in np.flatnonzero(mask.to_numpy())[:20]:
+            r = df.iloc[i]
+            rep.add("error", "instruments", f"instruments/{market}.txt: {what} ({r.start.date()}..{r.end.date()})",
+                    r.instrument, date=str(r.start.date()))
+    return df
+
+
+def _check_instruments(root: Path, rep: CheckReport, days: pd.DatetimeIndex) -> dict[str, pd.DataFrame | None]:
+    """``all.txt`` parses and every listed stock has a features dir; index member files are subsets of all.
+
+    Returns the parsed spans of every instrument file (None where missing or unparseable)."""
+    spans = {m: _read_spans(root, rep, m, days) for m in MARKETS}
+    others = sorted(p.stem for p in (root / "instruments").glob("*.txt") if p.stem not in MARKETS)
+    spans.update({m: _read_spans(root, rep, m, days) for m in others})
+    base = spans["all"]
+    if base is None:
+        return spans
+    listed = set(base["instrument"])
+    for inst in sorted(listed):
+        if not (root / "features" / inst.lower()).is_dir():
+            rep.add("error", "instruments", f"listed in all.txt but features/{inst.lower()}/ is missing", inst)
+    for m, df in spans.items():
+        if m != "all" and df is not None:
+            for inst in sorted(set(df["instrument"]) - listed)[:20]:
+                rep.add("error", "instruments", f"instruments/{m}.txt member is not in instruments/all.txt", inst)
+    feats = root / "features"
+    known = {s.lower() for s in listed} | {c.lower() for c in INDEX_CODES}
+    stray = sorted(p.name for p in feats.iterdir() if p.is_dir() and p.name not in known) if feats.is_dir() else []
+    if stray:
+        rep.add("warning", "instruments", f"features dirs not listed in all.txt: {', '.join(stray[:5])}",
+                stray[0].upper(), count=len(stray))
+    return spans
+
+
+def _inspect_bin(path: Path, cal_len: int) -> tuple[int, int, str | None]:
+    """(start, length, problem) of a bin from its size and header only; ``problem`` None when sound."""
+    size = path.stat().st_size
+    if size < 4 or size % 4:
+        return 0, 0, f"size {size} bytes is not a multiple of 4 (truncated or corrupt)"
+    with open(path, "rb") as fh:
+        head = float(np.frombuffer(fh.read(4), dtype="<f4")[0])
+    if not np.isfinite(head) or head < 0 or head != int(head):
+        return 0, 0, f"header {head!r} is not a calendar index (corrupt)"
+    start, n = int(head), size // 4 - 1
+    if start + n > cal_len:
+        return start, n, f"covers calendar indices {start}..{start + n - 1} beyond the {cal_len}-entry calendar"
+    return start, n, None
+
+
+def _check_bins(root: Path, rep: CheckReport, inst: str, cals: dict[str, pd.DatetimeIndex]
+                ) -> tuple[dict[str, np.ndarray], dict[str, tuple[int, int]], set[str]]:
+    """Size, header and extent of every bin of ``inst``.
+
+    Returns the valid day series placed on the full calendar, their (start, length), and the names of
+    all day fields that have a file (valid or not, so a corrupt file is not also reported missing).
+    """
+    T = len(cals["day"])
+    data: dict[str, np.ndarray] = {}
+    extent: dict[str, tuple[int, int]] = {}
+    present: set[str] = set()
+    for path in sorted((root / "features" / inst.lower()).glob("*.bin")):
+        parts = path.name.split(".")
+        fld, freq = parts[0], parts[1] if len(parts) == 3 else "?"
+        if freq == "day":
+            present.add(fld)
+        if freq not in cals:
+            rep.add("warning" if freq == "?" else "error", "bins",
+                    f"{path.name}: no calendars/{freq}.txt for this bin", inst, fld)
+            continue
+        start, n, problem = _inspect_bin(path, len(cals[freq]))
+        if problem:
+            rep.add("error", "bins", f"{path.name}: {problem}", inst, fld)
+            continue
+        if freq == "day":
+            full = np.full(T, np.nan)
+            full[start:start + n] = np.fromfile(path, dtype="<f4", offset=4)
+            data[fld], extent[fld] = full, (start, n)
+    return data, extent, present
+
+
+def _check_stock_layout(rep: CheckReport, inst: str, extent: dict[str, tuple[int, int]], present: set[str],
+                        span: tuple[int, int], required: Sequence[str], labels: Sequence[str]) -> None:
+    """Fields present, bins of one stock aligned with each other and covering its listing span."""
+    for fld in STOCK_FIELDS + tuple(f for f in required if f not in STOCK_FIELDS):
+        if fld not in present:
+            level = "error" if fld in required else "warning"
+            rep.add(level, "fields", f"{fld}.day.bin is missing", inst, fld)
+    if not extent:
+        return
+    common = max(set(extent.values()), key=list(extent.values()).count)
+    for fld, (s, n) in extent.items():
+        if (s, n) != common:
+            rep.add("warning", "bins", f"{fld}.day.bin has start={s} length={n}, other fields start={common[0]} "
+                    f"length={common[1]}", inst, fld, labels[s] if n else None)
+        if s > span[0] or s + n - 1 < span[1]:
+            gap = span[0] if s > span[0] else s + n  # first listed day the bin does not cover
+            rep.add("error" if fld in required else "warning", "bins",
+                    f"{fld}.day.bin covers {labels[s]}..{labels[s + n - 1] if n else '(empty)'} but all.txt lists "
+                    f"{labels[span[0]]}..{labels[span[1]]} (truncated?)", inst, fld, labels[gap])
+
+
+def _check_values(rep: CheckReport, inst: str, x: dict[str, np.ndarray], labels: Sequence[str]) -> None:
+    """OHLC consistency, positive prices, volume, vwap inside the bar, close inside limits, suspensions."""
+    g = x.get
+    o, h, lo, c, v, p = g("open"), g("high"), g("low"), g("close"), g("volume"), g("paused")
+
+    def fl(level: str, check: str, bad: np.ndarray, msg, fld: str) -> None:
+        _flag(rep, level, check, bad, labels, msg, inst, fld)
+
+    with np.errstate(invalid="ignore"):
+        for fld in ("open", "high", "low", "close", "vwap", "up_limit", "down_limit"):
+            if fld in x:
+                fl("error", "ohlc", np.isinf(x[fld]) | (x[fld] <= 0), lambda i, a=x[fld]: f"non-positive or infinite "
+                   f"price {a[i]!r}", fld)
+        if h is not None and lo is not None:
+            fl("error", "ohlc", h < lo - REL_TOL * np.abs(lo), lambda i: f"high {h[i]:.6g} < low {lo[i]:.6g}", "high")
+            if o is not None and c is not None:
+                top, bot = np.fmax(o, c), np.fmin(o, c)
+                fl("error", "ohlc", h < top - REL_TOL * np.abs(top),
+                   lambda i: f"high {h[i]:.6g} < max(open, close) {top[i]:.6g}", "high")
+                fl("error", "ohlc", lo > bot + REL_TOL * np.abs(bot),
+                   lambda i: f"low {lo[i]:.6g} > min(open, close) {bot[i]:.6g}", "low")
+            if "vwap" in x:
+                vw = x["vwap"]
+                fl("warning", "ohlc", (vw < lo * (1 - VWAP_TOL)) | (vw > h * (1 + VWAP_TOL)),
+                   lambda i: f"vwap {vw[i]:.6g} outside [low {lo[i]:.6g}, high {h[i]:.6g}] (±{VWAP_TOL:.1%})", "vwap")
+        for fld in ("volume", "amount"):
+            if fld in x:
+                fl("error", "ohlc", x[fld] < 0, lambda i, a=x[fld], f=fld: f"negative {f} {a[i]:.6g}", fld)
+        up, dn = g("up_limit"), g("down_limit")
+        if c is not None and up is not None and dn is not None:
+            tol = LIMIT_TOL * np.nan_to_num(g("factor", np.ones_like(c)), nan=1.0)
+            fl("error", "limits", (c < dn - tol) | (c > up + tol),
+               lambda i: f"close {c[i]:.6g} outside [down_limit {dn[i]:.6g}, up_limit {up[i]:.6g}]", "close")
+            fl("error", "limits", up < dn, lambda i: f"up_limit {up[i]:.6g} < down_limit {dn[i]:.6g}", "up_limit")
+        if p is not None:
+            if v is not None:
+                fl("error", "paused", (p == 1) & ~(v == 0), lambda i: f"suspended (paused=1) but volume is {v[i]!r}",
+                   "volume")
+            if c is not None:
+                fl("warning", "paused", (p == 1) & np.isfinite(c), "suspended (paused=1) but close is not NaN", "close")
+
+
+def _member_mask(spans: pd.DataFrame, cols: dict[str, int], days: pd.DatetimeIndex) -> np.ndarray:
+    """(calendar x instrument) bool: inside a membership span (difference array, no loop over days)."""
+    diff = np.zeros((len(days) + 1, len(cols)), dtype=np.int32)
+    spans = spans[spans["instrument"].isin(cols)]
+    j = spans["instrument"].map(cols).to_numpy()
+    np.add.at(diff, (days.searchsorted(spans["start"].to_numpy(), "left"), j), 1)
+    np.add.at(diff, (days.searchsorted(spans["end"].to_numpy(), "right"), j), -1)
+    return np.cumsum(diff, axis=0)[:-1] > 0
+
+
+def _check_weights(root: Path, rep: CheckReport, stocks: list[str], days: pd.DatetimeIndex, tol: float,
+                   spans: dict[str, pd.DataFrame | None]) -> None:
+    """Per day, ``w_<bench>`` sums to 1 over all stocks; members have weight > 0, non-members none."""
+    labels, cols = days.strftime("%Y-%m-%d"), {s: j for j, s in enumerate(stocks)}
+    for bench in BENCHES:
+        fld = f"w_{bench}"
+        W = np.full((len(days), len(stocks)), np.nan, dtype=np.float32)
+        found = False
+        for j, inst in enumerate(stocks):
+            path = root / "features" / inst.lower() / f"{fld}.day.bin"
+            if path.exists():
+                s, n, problem = _inspect_bin(path, len(days))
+                if not problem:  # broken bins are reported by the per-instrument checks
+                    W[s:s + n, j], found = np.fromfile(path, dtype="<f4", offset=4), True
+        if not found:
+            continue
+        w = np.nan_to_num(W, nan=0.0)
+        total = w.sum(axis=1, dtype=np.float64)
+        neg = (w < 0).any(axis=1)
+        bad = (w > 0).any(axis=1) & (np.abs(total - 1) > tol) | neg
+        msg = f"{fld} sums to {{:.6f}} over all stocks (expected 1 ± {tol:g}){{}}"
+        _flag(rep, "error", "weights", bad, labels,
+              msg.format(total[bad][0], ", has negative weights" if neg[bad][0] else "") if bad.any() else "", None, fld)
+        if spans.get(bench) is None:
+            continue
+        member = _member_mask(spans[bench], cols, days)
+        for mask, what in ((member & np.isfinite(W) & (w <= 0), f"member of instruments/{bench}.txt has {fld} <= 0"),
+                           (~member & (w > 0), f"not in instruments/{bench}.txt but {fld} > 0")):
+            t, j = np.nonzero(mask)
+            if t.size:
+                rep.add("warning", "weights", what, stocks[j[0]], fld, labels[t[0]], int(t.size))
+
+
+def check_dataset(root: str | Path, max_instruments: int | None = None, required_fields: Sequence[str] | None = None,
+                  tol_weight: float = 1e-4) -> CheckReport:
+    """Check a Qlib dataset at ``root`` and return every problem found (``report.ok`` when no errors).
+
+    ``max_instruments`` limits the per-stock checks to the first N symbols (sorted) for speed; the weight
+    sums always use every stock.  ``required_fields`` (default: all SPEC stock fields) are the fields
+    whose absence is an error; other SPEC fields missing are warnings.
+    """
+    root = Path(root).expanduser()
+    rep = CheckReport(str(root))
+    if not root.is_dir():
+        rep.add("error", "layout", f"{root} is not a directory")
+        return rep
+    cals = _check_calendars(root, rep)
+    if "day" not in cals:
+        return rep
+    days = cals["day"]
+    labels = days.strftime("%Y-%m-%d")
+    spans = _check_instruments(root, rep, days)
+    base = spans["all"]
+    if base is None:
+        return rep
+    required = tuple(STOCK_FIELDS if required_fields is None else required_fields)
+    stocks = sorted(base["instrument"].unique())
+    checked = stocks[:max_instruments] if max_instruments is not None else stocks
+    first = base.groupby("instrument")["start"].min().reindex(checked)
+    last = base.groupby("instrument")["end"].max().reindex(checked)
+    i0, i1 = days.searchsorted(first.to_numpy(), "left"), days.searchsorted(last.to_numpy(), "right") - 1
+    for k, inst in enumerate(checked):
+        if not (root / "features" / inst.lower()).is_dir():
+            continue
+        data, extent, present = _check_bins(root, rep, inst, cals)
+        _check_stock_layout(rep, inst, extent, present, (int(i0[k]), int(max(i1[k], i0[k]))), required, labels)
+        _check_values(rep, inst, data, labels)
+    indexes = [c for c in INDEX_CODES if (root / "features" / c.lower()).is_dir()]
+    for code in indexes:
+        data, extent, _ = _check_bins(root, rep, code, cals)
+        for fld in INDEX_FIELDS:
+            if fld not in extent:
+                rep.add("error" if fld == "close" else "warning", "index", f"{fld}.day.bin missing or unreadable",
+                        code, fld)
+        if "close" in extent:
+            s, n = extent["close"]
+            c = data["close"]
+            with np.errstate(invalid="ignore"):
+                bad = ~(np.isfinite(c) & (c > 0)) & (np.arange(len(days)) >= s) & (np.arange(len(days)) < s + n)
+            _flag(rep, "error", "index", bad, labels, lambda i, c=c: f"index close {c[i]!r} is not positive and finite",
+                  code, "close")
+        _check_values(rep, code, data, labels)
+    _check_weights(root, rep, stocks, days, tol_weight, spans)
+    rep.stats["instruments"] = (f"{len(checked)} of {len(stocks)} stocks checked, "
+                                f"{len(indexes)} index instruments")
+    return rep
