@@ -67,6 +67,8 @@ class DatasetWriter:
         # (instrument, field, freq) -> (start index, number of values written)
         self._extent: dict[tuple[str, str, str], tuple[int, int]] = {}
         self._done = False
+        self._features = str(self.tmp / "features")
+        self._folders: set[str] = set()
 
     # -- context manager -------------------------------------------------------------------
     def __enter__(self) -> DatasetWriter:
@@ -139,14 +141,16 @@ class DatasetWriter:
         if freq not in FREQS:
             raise ValueError(f"unknown freq {freq!r}; expected one of {FREQS}")
         vals = np.ascontiguousarray(values, dtype="<f4").ravel()
-        path = bin_path(self.tmp, instrument, field, freq)
+        folder = os.path.join(self._features, instrument.lower())
         if mode == "wb":
-            path.parent.mkdir(parents=True, exist_ok=True)
+            if folder not in self._folders:
+                os.makedirs(folder, exist_ok=True)
+                self._folders.add(folder)
             payload = np.concatenate([np.array([start_index], dtype="<f4"), vals])
             self._extent[key] = (int(start_index), 0)
         else:
             payload = vals
-        with open(path, mode) as fh:
+        with open(os.path.join(folder, f"{field}.{freq}.bin"), mode) as fh:
             fh.write(payload.tobytes())
         start, n = self._extent[key]
         self._extent[key] = (start, n + vals.size)

@@ -1,0 +1,72 @@
+"""Benchmark: build time, peak RSS and stock-days per second of the synthetic market presets.
+
+    python bench/synth.py [--quick] [--presets tiny,default,full] [--out DIR]
+
+Each preset is built in its own subprocess (so its peak RSS is its own), then the stylized facts of
+the last preset built are printed beside the real-market targets.  Targets (issue #2): default in
+under 5 minutes, full under 15 minutes and 4 GiB peak RSS on 2 cores.  No peer exists for this
+job (Qlib's dump_bin is not in its wheel), so `ratios` compares against the targets instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+CHILD = """
+import json, resource, sys, time
+from qlib_ext.data.synth import build_market
+from qlib_ext.data.panel import read_panel
+t0 = time.time()
+out = build_market(sys.argv[1], sys.argv[2], progress=False)
+secs = time.time() - t0
+stock_days = int(read_panel(out, "paused").notna().sum().sum())
+print(json.dumps({"seconds": secs, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "stock_days": stock_days}))
+"""
+TARGET_S = {"default": 300, "full": 900}
+
+
+def run(preset: str, out: Path) -> dict:
+    proc = subprocess.run([sys.executable, "-c", CHILD, preset, str(out)], capture_output=True, text=True, check=True)
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    res["stock_days_per_s"] = res["stock_days"] / res["seconds"]
+    res["disk_mib"] = sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 2**20
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="tiny preset only (under a minute)")
+    ap.add_argument("--presets", default=None)
+    ap.add_argument("--out", default=None, help="where to build (default: a temp dir, removed after)")
+    args = ap.parse_args()
+    presets = (args.presets or ("tiny" if args.quick else "tiny,default,full")).split(",")
+    tmp = tempfile.TemporaryDirectory(prefix="bench_synth_")
+    base = Path(args.out or tmp.name)
+    rows = {}
+    for p in presets:
+        t = time.time()
+        rows[p] = run(p, base / p)
+        print(f"built {p} in {time.time() - t:.0f} s", file=sys.stderr)
+    table = pd.DataFrame(rows).T[["seconds", "peak_rss_mib", "stock_days", "stock_days_per_s", "disk_mib"]]
+    print(table.round(1).to_string())
+    from qlib_ext.data.synth.facts import stylized_facts
+
+    facts_of = "default" if "default" in rows else presets[-1]
+    print(f"\nstylized facts of '{facts_of}' vs the real fixture:")
+    print(stylized_facts(base / facts_of).round(4).to_string())
+    figures = {f"{p}_{k}": round(float(v), 2) for p, r in rows.items() for k, v in r.items()}
+    ratios = {f"target_{p}_s": round(TARGET_S[p] / rows[p]["seconds"], 2) for p in rows if p in TARGET_S}
+    print(json.dumps({"bench": "synth", "figures": figures, "ratios": ratios}))
+
+
+if __name__ == "__main__":
+    main()
