@@ -9,7 +9,6 @@ import pytest
 from qlib_ext.data.bin_io import DatasetWriter, bin_path, read_bin
 from qlib_ext.data.calendar import minute_calendar, trading_days
 
-
 N_DAYS = len(trading_days("2023-01-03", "2023-01-31"))  # 16 sessions: Spring Festival
 
 
@@ -39,8 +38,9 @@ def test_layout_and_header(tmp_path):
 
 
 def test_qlib_reads_what_we_wrote(tmp_path):
-    import qlib_ext
     from qlib.data import D
+
+    import qlib_ext
 
     close = np.linspace(10, 11, N_DAYS)
     days = _write_small(tmp_path / "ds", close)
