@@ -27,6 +27,25 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _cmd_minute_factors(args: argparse.Namespace) -> int:
+    from .ops.build import build_minute_factors
+
+    t0 = time.time()
+    fields = build_minute_factors(args.data, source=args.source, start=args.start, end=args.end,
+                                  device=args.device, progress=not args.quiet)
+    print(f"wrote {len(fields)} minute-factor fields into {args.data} in {time.time() - t0:.0f} s: {', '.join(fields)}")
+    return 0
+
+
+def _cmd_risk_build(args: argparse.Namespace) -> int:
+    from .risk import build_risk
+
+    t0 = time.time()
+    out = build_risk(args.data, start=args.start, end=args.end, progress=not args.quiet)
+    print(f"wrote the risk model to {out} in {time.time() - t0:.0f} s")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qlib-ext", description=__doc__)
     sub = parser.add_subparsers(dest="group", required=True)
@@ -44,6 +63,26 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("dir")
     check.add_argument("--max-instruments", type=int, default=None, help="check only the first N stocks")
     check.set_defaults(func=_cmd_check)
+
+    factors = sub.add_parser("factors", help="derived daily fields")
+    fsub = factors.add_subparsers(dest="command", required=True)
+    minute = fsub.add_parser("minute", help="compute the minute-factor library into daily mf_* fields")
+    minute.add_argument("--data", required=True, help="Qlib dataset directory")
+    minute.add_argument("--source", default="auto", help="auto | stream | bins | a tushare-like minute directory")
+    minute.add_argument("--start", default=None)
+    minute.add_argument("--end", default=None)
+    minute.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    minute.add_argument("--quiet", action="store_true")
+    minute.set_defaults(func=_cmd_minute_factors)
+
+    risk = sub.add_parser("risk", help="the Barra-style risk model")
+    rsub = risk.add_subparsers(dest="command", required=True)
+    rbuild = rsub.add_parser("build", help="exposures, factor returns, covariance; Qlib riskmodel_root export")
+    rbuild.add_argument("--data", required=True, help="Qlib dataset directory")
+    rbuild.add_argument("--start", default=None)
+    rbuild.add_argument("--end", default=None)
+    rbuild.add_argument("--quiet", action="store_true")
+    rbuild.set_defaults(func=_cmd_risk_build)
     return parser
 
 

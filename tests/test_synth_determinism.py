@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
-from conftest import micro_config
 
 from qlib_ext.data.bin_io import bin_path, read_bin
 from qlib_ext.data.panel import read_calendar
 from qlib_ext.data.synth import MinuteStream, build_market
 from qlib_ext.data.synth.minute import MINUTE_FIELDS
+
+from conftest import micro_config
 
 
 def _digest(root) -> dict:

@@ -1,0 +1,29 @@
+"""The qlib-ext command line on a micro market."""
+
+from __future__ import annotations
+
+import yaml
+
+from qlib_ext.cli import main
+from qlib_ext.data.panel import read_calendar
+
+from conftest import micro_config
+
+
+def test_synth_from_yaml_then_check(tmp_path, capsys):
+    cfg = micro_config(n_stocks=30, start="2023-09-01", index_bands={"csi300": 3, "csi500": 4, "csi1000": 6})
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "ds"
+    assert main(["data", "synth", "--preset", str(path), "--out", str(out), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert str(out) in text and "qlib_ext.init" in text
+    assert read_calendar(out)[0].strftime("%Y-%m-%d") == "2023-09-01"
+    assert main(["data", "check", str(out)]) == 0
+
+
+def test_unknown_preset_is_a_clear_error(tmp_path, capsys):
+    assert main(["data", "synth", "--preset", "nope", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown market preset 'nope'" in err and "tiny" in err
+    assert not (tmp_path / "x").exists()
