@@ -58,7 +58,7 @@ def assert_named(report: CheckReport, *parts: str) -> str:
 
 
 @pytest.fixture()
-def copy(micro_market, tmp_path) -> Path:
+def ds(micro_market, tmp_path) -> Path:
     """A fresh copy of the micro market to corrupt."""
     return Path(shutil.copytree(micro_market, tmp_path / "qlib_data"))
 
@@ -79,165 +79,176 @@ def test_tiny_market_passes(tiny_market):
     assert main(["data", "check", str(tiny_market)]) == 0
 
 
-def test_max_instruments_limits_stock_checks(copy):
-    stocks = sorted(pd.read_csv(copy / "instruments" / "all.txt", sep="\t", header=None)[0])
-    bin_path(copy, stocks[-1], "volume").unlink()
-    assert check_dataset(copy, max_instruments=5).ok
-    assert not check_dataset(copy).ok
+def test_max_instruments_limits_stock_checks(ds):
+    stocks = sorted(pd.read_csv(ds / "instruments" / "all.txt", sep="\t", header=None)[0])
+    bin_path(ds, stocks[-1], "volume").unlink()
+    assert check_dataset(ds, max_instruments=5).ok
+    assert not check_dataset(ds).ok
 
 
 # -- corruptions are caught and named ----------------------------------------------------------
-def test_truncated_bin(copy, capsys):
-    inst, _ = trading_cell(copy)
-    path = bin_path(copy, inst, "close")
+def test_truncated_bin(ds, capsys):
+    inst, _ = trading_cell(ds)
+    path = bin_path(ds, inst, "close")
     path.write_bytes(path.read_bytes()[:-2])
-    report = check_dataset(copy)
+    report = check_dataset(ds)
     assert find(report, "bins", inst, "close")
     assert_named(report, inst, "close", "multiple of 4")
-    assert main(["data", "check", str(copy)]) == 1
+    assert main(["data", "check", str(ds)]) == 1
     assert "FAILED" in capsys.readouterr().out
 
 
-def test_bin_missing_whole_values(copy):
-    inst, _ = trading_cell(copy)
-    path = bin_path(copy, inst, "close")
+def test_bin_missing_whole_values(ds):
+    inst, _ = trading_cell(ds)
+    path = bin_path(ds, inst, "close")
     path.write_bytes(path.read_bytes()[:-8])  # still a multiple of 4: two sessions shorter
-    last = read_calendar(copy)[-2].strftime("%Y-%m-%d")
-    report = check_dataset(copy)
+    last = read_calendar(ds)[-2].strftime("%Y-%m-%d")
+    report = check_dataset(ds)
     assert find(report, "bins", inst, "close", last)
     assert_named(report, inst, "close", last)
 
 
 @pytest.mark.parametrize("header", [0.5, -3.0, np.nan])
-def test_garbage_header(copy, header):
-    inst, _ = trading_cell(copy)
-    path = bin_path(copy, inst, "close")
+def test_garbage_header(ds, header):
+    inst, _ = trading_cell(ds)
+    path = bin_path(ds, inst, "close")
     raw = np.fromfile(path, dtype="<f4")
     raw[0] = header
     raw.tofile(path)
-    report = check_dataset(copy)
+    report = check_dataset(ds)
     assert find(report, "bins", inst, "close")
     assert_named(report, inst, "close", "header")
 
 
-def test_missing_field(copy):
-    inst, _ = trading_cell(copy)
-    bin_path(copy, inst, "volume").unlink()
-    report = check_dataset(copy)
+def test_missing_field(ds):
+    inst, _ = trading_cell(ds)
+    bin_path(ds, inst, "volume").unlink()
+    report = check_dataset(ds)
     assert find(report, "fields", inst, "volume")
     assert_named(report, inst, "volume", "missing")
 
 
-def test_required_fields_override(copy):
-    inst, _ = trading_cell(copy)
-    bin_path(copy, inst, "vwap").unlink()
-    assert not check_dataset(copy).ok
-    relaxed = check_dataset(copy, required_fields=CORE_FIELDS)
+def test_required_fields_override(ds):
+    inst, _ = trading_cell(ds)
+    bin_path(ds, inst, "vwap").unlink()
+    assert not check_dataset(ds).ok
+    relaxed = check_dataset(ds, required_fields=CORE_FIELDS)
     assert relaxed.ok, relaxed.render()
     assert find(relaxed, "fields", inst, "vwap", level="warning")
-    bin_path(copy, inst, "close").unlink()
-    assert find(check_dataset(copy, required_fields=CORE_FIELDS), "fields", inst, "close")
+    bin_path(ds, inst, "close").unlink()
+    assert find(check_dataset(ds, required_fields=CORE_FIELDS), "fields", inst, "close")
 
 
-def test_weights_not_summing_to_one(copy):
-    w = read_panel(copy, "w_csi500")
+def test_weights_not_summing_to_one(ds):
+    w = read_panel(ds, "w_csi500")
     date = w.index[len(w) // 2]
     inst = w.columns[(w.loc[date] > 0).to_numpy()][0]
     day = date.strftime("%Y-%m-%d")
-    write_value(copy, inst, "w_csi500", day, read_value(copy, inst, "w_csi500", day) * 1.5)
-    report = check_dataset(copy)
+    write_value(ds, inst, "w_csi500", day, read_value(ds, inst, "w_csi500", day) * 1.5)
+    report = check_dataset(ds)
     hits = find(report, "weights", field="w_csi500", date=day)
     assert hits and hits[0].count == 1
     assert_named(report, "w_csi500", day, "sums to")
 
 
-def test_member_without_weight_warns(copy):
-    w = read_panel(copy, "w_csi300")
+def test_member_without_weight_warns(ds):
+    w = read_panel(ds, "w_csi300")
     date = w.index[len(w) // 2]
     inst = w.columns[(w.loc[date] > 0).to_numpy()][0]
     day = date.strftime("%Y-%m-%d")
-    write_value(copy, inst, "w_csi300", day, 0.0)
-    report = check_dataset(copy)
+    write_value(ds, inst, "w_csi300", day, 0.0)
+    report = check_dataset(ds)
     assert find(report, "weights", inst, "w_csi300", day, level="warning")
     assert find(report, "weights", field="w_csi300", date=day)  # and the sum is off
 
 
-def test_high_below_low(copy):
-    inst, day = trading_cell(copy)
-    write_value(copy, inst, "high", day, read_value(copy, inst, "low", day) * 0.9)
-    report = check_dataset(copy)
+def test_day_without_any_weight_warns(ds):
+    w = read_panel(ds, "w_csi500")
+    date = w.index[len(w) // 2]
+    day = date.strftime("%Y-%m-%d")
+    for inst in w.columns[(w.loc[date] > 0).to_numpy()]:
+        write_value(ds, inst, "w_csi500", day, 0.0)
+    report = check_dataset(ds)
+    assert find(report, "weights", field="w_csi500", date=day, level="warning")
+    assert "no stock has w_csi500 > 0" in report.render()
+
+
+def test_high_below_low(ds):
+    inst, day = trading_cell(ds)
+    write_value(ds, inst, "high", day, read_value(ds, inst, "low", day) * 0.9)
+    report = check_dataset(ds)
     assert find(report, "ohlc", inst, "high", day)
     assert_named(report, inst, "high", day, "low")
 
 
-def test_close_outside_limits(copy):
-    inst, day = trading_cell(copy)
-    up = read_value(copy, inst, "up_limit", day)
-    write_value(copy, inst, "close", day, up + 0.5)
-    write_value(copy, inst, "high", day, up + 0.5)  # keep the bar itself consistent
-    report = check_dataset(copy)
+def test_close_outside_limits(ds):
+    inst, day = trading_cell(ds)
+    up = read_value(ds, inst, "up_limit", day)
+    write_value(ds, inst, "close", day, up + 0.5)
+    write_value(ds, inst, "high", day, up + 0.5)  # keep the bar itself consistent
+    report = check_dataset(ds)
     assert find(report, "limits", inst, "close", day)
     assert not find(report, "ohlc")
     assert_named(report, inst, "close", day, "up_limit")
 
 
-def test_suspended_day_with_volume(copy):
-    inst, day = trading_cell(copy)
-    write_value(copy, inst, "paused", day, 1.0)
-    report = check_dataset(copy)
+def test_suspended_day_with_volume(ds):
+    inst, day = trading_cell(ds)
+    write_value(ds, inst, "paused", day, 1.0)
+    report = check_dataset(ds)
     assert find(report, "paused", inst, "volume", day)
     assert find(report, "paused", inst, "close", day, level="warning")
     assert_named(report, inst, "volume", day)
 
 
-def test_duplicated_calendar_date(copy):
-    path = copy / "calendars" / "day.txt"
+def test_duplicated_calendar_date(ds):
+    path = ds / "calendars" / "day.txt"
     lines = path.read_text().splitlines()
     k = len(lines) // 2
     path.write_text("\n".join(lines[: k + 1] + [lines[k]] + lines[k + 1 :]) + "\n")
-    report = check_dataset(copy)
+    report = check_dataset(ds)
     assert find(report, "calendar", date=lines[k])
     assert_named(report, lines[k], "duplicated")
 
 
-def test_missing_day_calendar(copy):
-    (copy / "calendars" / "day.txt").unlink()
-    assert_named(check_dataset(copy), "calendars/day.txt")
+def test_missing_day_calendar(ds):
+    (ds / "calendars" / "day.txt").unlink()
+    assert_named(check_dataset(ds), "calendars/day.txt")
 
 
-def test_bad_minute_calendar(copy):
-    path = copy / "calendars" / "1min.txt"
+def test_bad_minute_calendar(ds):
+    path = ds / "calendars" / "1min.txt"
     lines = path.read_text().splitlines()
     path.write_text("\n".join(lines[:-1]) + "\n")  # last session loses its 15:00 bar
-    report = check_dataset(copy)
+    report = check_dataset(ds)
     assert find(report, "calendar", date=lines[-1][:10])
     assert_named(report, "1min", lines[-1][:10], "239 bars")
 
 
-def test_no_minute_data_is_only_a_warning(copy):
-    (copy / "calendars" / "1min.txt").unlink()
-    for path in (copy / "features").glob("*/*.1min.bin"):
+def test_no_minute_data_is_only_a_warning(ds):
+    (ds / "calendars" / "1min.txt").unlink()
+    for path in (ds / "features").glob("*/*.1min.bin"):
         path.unlink()
-    report = check_dataset(copy)
+    report = check_dataset(ds)
     assert report.ok, report.render()
     assert find(report, "calendar", level="warning")
 
 
-def test_instrument_problems(copy):
-    inst, _ = trading_cell(copy)
-    shutil.rmtree(copy / "features" / inst.lower())
-    with open(copy / "instruments" / "csi300.txt", "a") as fh:
+def test_instrument_problems(ds):
+    inst, _ = trading_cell(ds)
+    shutil.rmtree(ds / "features" / inst.lower())
+    with open(ds / "instruments" / "csi300.txt", "a") as fh:
         fh.write("SH699999\t2023-06-01\t2023-07-03\n")
-    report = check_dataset(copy)
+    report = check_dataset(ds)
     assert find(report, "instruments", inst)
     assert find(report, "instruments", "SH699999")
     assert_named(report, inst, "SH699999")
 
 
-def test_index_close_not_positive(copy):
-    days = read_calendar(copy)
+def test_index_close_not_positive(ds):
+    days = read_calendar(ds)
     day = days[len(days) // 2].strftime("%Y-%m-%d")
-    write_value(copy, "SH000905", "close", day, 0.0)
-    report = check_dataset(copy)
+    write_value(ds, "SH000905", "close", day, 0.0)
+    report = check_dataset(ds)
     assert find(report, "index", "SH000905", "close", day)
     assert_named(report, "SH000905", "close", day)

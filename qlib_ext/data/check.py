@@ -104,19 +104,16 @@ def _check_calendars(root: Path, rep: CheckReport) -> dict[str, pd.DatetimeIndex
     for freq in ("day", "1min"):
         path = root / "calendars" / f"{freq}.txt"
         if not path.exists():
-            level = "error" if freq == "day" else "warning"
-            rep.add(level, "calendar", f"calendars/{freq}.txt is missing")
+            rep.add("error" if freq == "day" else "warning", "calendar", f"calendars/{freq}.txt is missing")
             continue
         lines = [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
-        times = pd.DatetimeIndex(pd.to_datetime(pd.Series(lines, dtype=object), errors="coerce", format="mixed"))
+        times = pd.DatetimeIndex(pd.to_datetime(pd.Series(lines, dtype=object), errors="coerce")).as_unit("ns")
         if not len(lines) or times.isna().any():
             bad = int(np.flatnonzero(times.isna())[0]) if len(lines) else 0
             rep.add("error", "calendar", f"calendars/{freq}.txt line {bad + 1}: unparseable or empty "
                     f"({lines[bad] if lines else ''!r})", count=int(times.isna().sum()) or None)
             continue
-        step = np.diff(times.asi8)
-        fmt = "%Y-%m-%d" if freq == "day" else "%Y-%m-%d %H:%M"
-        labels = times.strftime(fmt)
+        step, labels = np.diff(times.asi8), times.strftime("%Y-%m-%d" if freq == "day" else "%Y-%m-%d %H:%M")
         for bad, what in ((step == 0, "duplicated"), (step < 0, "out of order (not increasing)")):
             _flag(rep, "error", "calendar", np.r_[False, bad], labels, f"calendars/{freq}.txt: {what} timestamp")
         cals[freq] = times
@@ -136,7 +133,7 @@ def _check_minute_calendar(rep: CheckReport, mins: pd.DatetimeIndex, days: pd.Da
           "calendars/1min.txt: minute session is not a day in calendars/day.txt")
     if (counts == MINUTES_PER_DAY).all() and len(mins) == len(sess) * MINUTES_PER_DAY:
         offs = (mins.asi8 - mins.normalize().asi8).reshape(len(sess), MINUTES_PER_DAY)
-        _flag(rep, "error", "calendar", (offs != minute_offsets().asi8[None, :]).any(axis=1), labels,
+        _flag(rep, "error", "calendar", (offs != minute_offsets().as_unit("ns").asi8[None, :]).any(axis=1), labels,
               "calendars/1min.txt: bar times are not the 240 standard labels 09:31..11:30, 13:01..15:00")
 
 
@@ -153,9 +150,10 @@ def _read_spans(root: Path, rep: CheckReport, market: str, days: pd.DatetimeInde
         return None
     start, end = pd.to_datetime(df["start"], errors="coerce"), pd.to_datetime(df["end"], errors="coerce")
     bad = (df["instrument"].isna() | start.isna() | end.isna()).to_numpy()
-    for i in np.flatnonzero(bad)[:5]:
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
         rep.add("error", "instruments", f"instruments/{market}.txt line {i + 1}: expected SYMBOL<TAB>start<TAB>end",
-                df["instrument"].iloc[i])
+                df["instrument"].iloc[i], count=int(bad.sum()))
     df = df.assign(start=start, end=end)[~bad].reset_index(drop=True)
     checks = ((df["start"] > df["end"], "span ends before it starts"),
               ((df["start"] < days[0]) | (df["end"] > days[-1]), f"span outside the calendar {days[0].date()}..{days[-1].date()}"))
@@ -185,12 +183,6 @@ def _check_instruments(root: Path, rep: CheckReport, days: pd.DatetimeIndex) -> 
         if m != "all" and df is not None:
             for inst in sorted(set(df["instrument"]) - listed)[:20]:
                 rep.add("error", "instruments", f"instruments/{m}.txt member is not in instruments/all.txt", inst)
-    feats = root / "features"
-    known = {s.lower() for s in listed} | {c.lower() for c in INDEX_CODES}
-    stray = sorted(p.name for p in feats.iterdir() if p.is_dir() and p.name not in known) if feats.is_dir() else []
-    if stray:
-        rep.add("warning", "instruments", f"features dirs not listed in all.txt: {', '.join(stray[:5])}",
-                stray[0].upper(), count=len(stray))
     return spans
 
 
@@ -220,23 +212,26 @@ def _check_bins(root: Path, rep: CheckReport, inst: str, cals: dict[str, pd.Date
     data: dict[str, np.ndarray] = {}
     extent: dict[str, tuple[int, int]] = {}
     present: set[str] = set()
+    problems: dict[tuple[str, str, str], list[str]] = {}  # (level, freq, problem) -> fields, one finding each
     for path in sorted((root / "features" / inst.lower()).glob("*.bin")):
         parts = path.name.split(".")
         fld, freq = parts[0], parts[1] if len(parts) == 3 else "?"
         if freq == "day":
             present.add(fld)
         if freq not in cals:
-            rep.add("warning" if freq == "?" else "error", "bins",
-                    f"{path.name}: no calendars/{freq}.txt for this bin", inst, fld)
+            problems.setdefault(("warning" if freq == "?" else "error", freq, "no calendar for this bin"), []).append(fld)
             continue
         start, n, problem = _inspect_bin(path, len(cals[freq]))
         if problem:
-            rep.add("error", "bins", f"{path.name}: {problem}", inst, fld)
+            problems.setdefault(("error", freq, problem), []).append(fld)
             continue
         if freq == "day":
             full = np.full(T, np.nan)
             full[start:start + n] = np.fromfile(path, dtype="<f4", offset=4)
             data[fld], extent[fld] = full, (start, n)
+    for (level, freq, problem), flds in problems.items():
+        names = flds[0] if len(flds) == 1 else "{" + ",".join(flds) + "}"
+        rep.add(level, "bins", f"{names}.{freq}.bin: {problem}", inst, ",".join(flds), count=len(flds))
     return data, extent, present
 
 
@@ -256,9 +251,10 @@ def _check_stock_layout(rep: CheckReport, inst: str, extent: dict[str, tuple[int
                     f"length={common[1]}", inst, fld, labels[s] if n else None)
         if s > span[0] or s + n - 1 < span[1]:
             gap = span[0] if s > span[0] else s + n  # first listed day the bin does not cover
+            missing = max(0, s - span[0]) + max(0, span[1] - (s + n - 1))
             rep.add("error" if fld in required else "warning", "bins",
                     f"{fld}.day.bin covers {labels[s]}..{labels[s + n - 1] if n else '(empty)'} but all.txt lists "
-                    f"{labels[span[0]]}..{labels[span[1]]} (truncated?)", inst, fld, labels[gap])
+                    f"{labels[span[0]]}..{labels[span[1]]} (truncated?)", inst, fld, labels[gap], missing)
 
 
 def _check_values(rep: CheckReport, inst: str, x: dict[str, np.ndarray], labels: Sequence[str]) -> None:
@@ -272,8 +268,7 @@ def _check_values(rep: CheckReport, inst: str, x: dict[str, np.ndarray], labels:
     with np.errstate(invalid="ignore"):
         for fld in ("open", "high", "low", "close", "vwap", "up_limit", "down_limit"):
             if fld in x:
-                fl("error", "ohlc", np.isinf(x[fld]) | (x[fld] <= 0), lambda i, a=x[fld]: f"non-positive or infinite "
-                   f"price {a[i]!r}", fld)
+                fl("error", "ohlc", np.isinf(x[fld]) | (x[fld] <= 0), lambda i, a=x[fld]: f"price {a[i]:.6g} not positive/finite", fld)
         if h is not None and lo is not None:
             fl("error", "ohlc", h < lo - REL_TOL * np.abs(lo), lambda i: f"high {h[i]:.6g} < low {lo[i]:.6g}", "high")
             if o is not None and c is not None:
@@ -297,20 +292,19 @@ def _check_values(rep: CheckReport, inst: str, x: dict[str, np.ndarray], labels:
             fl("error", "limits", up < dn, lambda i: f"up_limit {up[i]:.6g} < down_limit {dn[i]:.6g}", "up_limit")
         if p is not None:
             if v is not None:
-                fl("error", "paused", (p == 1) & ~(v == 0), lambda i: f"suspended (paused=1) but volume is {v[i]!r}",
-                   "volume")
+                fl("error", "paused", (p == 1) & ~(v == 0), lambda i: f"suspended (paused=1) but volume is {v[i]:.6g}", "volume")
             if c is not None:
                 fl("warning", "paused", (p == 1) & np.isfinite(c), "suspended (paused=1) but close is not NaN", "close")
 
 
 def _member_mask(spans: pd.DataFrame, cols: dict[str, int], days: pd.DatetimeIndex) -> np.ndarray:
     """(calendar x instrument) bool: inside a membership span (difference array, no loop over days)."""
-    diff = np.zeros((len(days) + 1, len(cols)), dtype=np.int32)
+    diff = np.zeros((len(days) + 1, len(cols)), dtype=np.int16)
     spans = spans[spans["instrument"].isin(cols)]
     j = spans["instrument"].map(cols).to_numpy()
     np.add.at(diff, (days.searchsorted(spans["start"].to_numpy(), "left"), j), 1)
     np.add.at(diff, (days.searchsorted(spans["end"].to_numpy(), "right"), j), -1)
-    return np.cumsum(diff, axis=0)[:-1] > 0
+    return np.cumsum(diff, axis=0, dtype=np.int16)[:-1] > 0
 
 
 def _check_weights(root: Path, rep: CheckReport, stocks: list[str], days: pd.DatetimeIndex, tol: float,
@@ -333,9 +327,12 @@ def _check_weights(root: Path, rep: CheckReport, stocks: list[str], days: pd.Dat
         total = w.sum(axis=1, dtype=np.float64)
         neg = (w < 0).any(axis=1)
         bad = (w > 0).any(axis=1) & (np.abs(total - 1) > tol) | neg
-        msg = f"{fld} sums to {{:.6f}} over all stocks (expected 1 ± {tol:g}){{}}"
-        _flag(rep, "error", "weights", bad, labels,
-              msg.format(total[bad][0], ", has negative weights" if neg[bad][0] else "") if bad.any() else "", None, fld)
+        _flag(rep, "error", "weights", bad, labels, lambda i, t=total, n=neg, f=fld: f"{f} sums to {t[i]:.6f} over "
+              f"all stocks (expected 1 ± {tol:g}){', has negative weights' if n[i] else ''}", None, fld)
+        active = np.flatnonzero(total > 0)
+        gap = (total <= 0) & (np.arange(len(days)) > active[0]) & (np.arange(len(days)) < active[-1]) \
+            if active.size else np.zeros(len(days), bool)
+        _flag(rep, "warning", "weights", gap, labels, f"no stock has {fld} > 0 on a day inside its history", None, fld)
         if spans.get(bench) is None:
             continue
         member = _member_mask(spans[bench], cols, days)
@@ -383,19 +380,15 @@ def check_dataset(root: str | Path, max_instruments: int | None = None, required
     indexes = [c for c in INDEX_CODES if (root / "features" / c.lower()).is_dir()]
     for code in indexes:
         data, extent, _ = _check_bins(root, rep, code, cals)
-        for fld in INDEX_FIELDS:
-            if fld not in extent:
-                rep.add("error" if fld == "close" else "warning", "index", f"{fld}.day.bin missing or unreadable",
-                        code, fld)
+        for fld in (f for f in INDEX_FIELDS if f not in extent):
+            rep.add("error" if fld == "close" else "warning", "index", f"{fld}.day.bin missing or unreadable", code, fld)
         if "close" in extent:
-            s, n = extent["close"]
-            c = data["close"]
+            (s, n), c, t = extent["close"], data["close"], np.arange(len(days))
             with np.errstate(invalid="ignore"):
-                bad = ~(np.isfinite(c) & (c > 0)) & (np.arange(len(days)) >= s) & (np.arange(len(days)) < s + n)
-            _flag(rep, "error", "index", bad, labels, lambda i, c=c: f"index close {c[i]!r} is not positive and finite",
+                bad = ~(np.isfinite(c) & (c > 0)) & (t >= s) & (t < s + n)
+            _flag(rep, "error", "index", bad, labels, lambda i, c=c: f"index close {c[i]:.6g} is not positive/finite",
                   code, "close")
         _check_values(rep, code, data, labels)
     _check_weights(root, rep, stocks, days, tol_weight, spans)
-    rep.stats["instruments"] = (f"{len(checked)} of {len(stocks)} stocks checked, "
-                                f"{len(indexes)} index instruments")
+    rep.stats["instruments"] = f"{len(checked)} of {len(stocks)} stocks checked, {len(indexes)} index instruments"
     return rep
