@@ -27,6 +27,17 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _cmd_import(args: argparse.Namespace) -> int:
+    from .data.importers import import_dataset
+
+    t0 = time.time()
+    report = import_dataset(args.source, args.out, augment=args.augment, strict=args.strict, units=args.units,
+                            progress=not args.quiet)
+    print(report.render() if hasattr(report, "render") else report)
+    print(f"imported {args.source} into {args.augment or args.out} in {time.time() - t0:.0f} s")
+    return 0
+
+
 def _cmd_minute_factors(args: argparse.Namespace) -> int:
     from .ops.build import build_minute_factors
 
@@ -63,6 +74,16 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("dir")
     check.add_argument("--max-instruments", type=int, default=None, help="check only the first N stocks")
     check.set_defaults(func=_cmd_check)
+
+    imp = dsub.add_parser("import", help="import tushare-like CSV/Parquet files into a Qlib dataset")
+    imp.add_argument("--source", required=True, help="directory of daily/shares/industry/index_*/minute files")
+    imp.add_argument("--out", default=None, help="target dataset directory (replaced atomically)")
+    imp.add_argument("--augment", default=None, help="existing Qlib directory: add only the missing fields")
+    imp.add_argument("--strict", action="store_true", help="treat validation warnings as errors")
+    imp.add_argument("--units", default="auto", choices=["auto", "fixture", "tushare"],
+                     help="vol/amount/share units: the fixture's (shares, CNY) or tushare's (lots, kCNY, 1e4)")
+    imp.add_argument("--quiet", action="store_true")
+    imp.set_defaults(func=_cmd_import)
 
     factors = sub.add_parser("factors", help="derived daily fields")
     fsub = factors.add_subparsers(dest="command", required=True)
