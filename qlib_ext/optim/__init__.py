@@ -1,0 +1,31 @@
+"""Index-enhancement portfolio optimizer (report figure 10, p.10-14; SPEC section 6): constraint
+objects, a direct sparse LP for Clarabel/HiGHS, an elastic fallback, and a result with diagnostics.
+
+Pure numpy/pandas; no Qlib import (the Qlib strategy adapter lives in ``qlib_ext.strategy``).
+"""
+
+from .constraints import (
+    ConstituentFloor,
+    Constraint,
+    FullyInvested,
+    IndustryDeviation,
+    LinearRows,
+    LongOnly,
+    NonlinearSize,
+    SizeMoment,
+    StockDeviation,
+    StyleDeviation,
+    Tradability,
+    Turnover,
+    figure10_constraints,
+    make_constraint,
+)
+from .inputs import OptimInput
+from .optimizer import IndexOptimizer
+from .result import OptimResult
+
+__all__ = [
+    "ConstituentFloor", "Constraint", "FullyInvested", "IndustryDeviation", "LinearRows", "LongOnly",
+    "NonlinearSize", "SizeMoment", "StockDeviation", "StyleDeviation", "Tradability", "Turnover",
+    "figure10_constraints", "make_constraint", "OptimInput", "IndexOptimizer", "OptimResult",
+]
