@@ -1,0 +1,62 @@
+"""Factor covariance and specific risk: zero-mean exponentially weighted moments of daily returns.
+
+* Factor covariance at day ``t`` (returns realised up to and including ``t``):
+  ``V_t = D_t C_t D_t`` where ``C_t`` is the correlation of the EWMA second-moment matrix with
+  half-life ``cov_corr_half_life`` (default 480 days) and ``D_t`` the EWMA volatilities with the
+  shorter ``cov_vol_half_life`` (default 90): Barra's split of a fast volatility and a slow
+  correlation (USE4 notes, "factor covariance matrix"), here without the Newey-West serial
+  correction and without the volatility regime adjustment.  Daily units (variance of a daily return).
+  Means are taken as 0 (daily factor means are noise next to the volatility).  A factor absent on
+  a day (an industry without stocks) contributes 0 to that day's moments.
+* Specific risk of stock ``i`` at ``t``: ``sqrt(EWMA of u_i^2)`` with half-life ``specific_half_life``
+  over the days it was in the regression (daily std); no structural / Bayesian shrinkage.
+
+Both are NaN until ``*_min_obs`` observations exist.  Weights are normalised over observed days.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.signal import lfilter
+
+from .config import RiskConfig
+from .timeseries import decay
+
+
+def _ewm_mean(x: np.ndarray, obs: np.ndarray, half_life: float) -> np.ndarray:
+    """``sum_k lam^k x_{t-k} / sum_k lam^k obs_{t-k}`` along axis 0 (x already 0 where unobserved)."""
+    lam = decay(half_life)
+    num = lfilter([1.0], [1.0, -lam], x, axis=0)
+    den = lfilter([1.0], [1.0, -lam], obs.astype(np.float64), axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return num / den.reshape(den.shape + (1,) * (num.ndim - den.ndim))
+
+
+def factor_covariance(f: np.ndarray, cfg: RiskConfig) -> np.ndarray:
+    """(T, K, K) covariance of the factor returns ``f`` (T, K); rows without any return are skipped."""
+    obs = np.isfinite(f).any(axis=1)
+    f0 = np.where(np.isfinite(f), f, 0.0)
+    outer = f0[:, :, None] * f0[:, None, :]
+    corr_m = _ewm_mean(outer, obs, cfg.cov_corr_half_life)
+    var_fast = _ewm_mean(f0 * f0, obs, cfg.cov_vol_half_life)
+    d_slow = np.sqrt(np.einsum("tkk->tk", corr_m))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = corr_m / (d_slow[:, :, None] * d_slow[:, None, :])
+    corr = np.where(np.isfinite(corr), corr, 0.0)
+    K = f.shape[1]
+    idx = np.arange(K)
+    corr[:, idx, idx] = 1.0
+    vol = np.sqrt(var_fast)
+    cov = corr * vol[:, :, None] * vol[:, None, :]
+    enough = np.cumsum(obs) >= cfg.cov_min_obs
+    cov[~enough] = np.nan
+    return cov
+
+
+def specific_risk(u: np.ndarray, listed: np.ndarray, cfg: RiskConfig) -> np.ndarray:
+    """(T, N) float32 specific volatility (daily std) from the specific returns ``u`` (NaN = not observed)."""
+    obs = np.isfinite(u)
+    u0 = np.where(obs, u, 0.0).astype(np.float64)
+    var = _ewm_mean(u0 * u0, obs, cfg.specific_half_life)
+    enough = np.cumsum(obs, axis=0) >= cfg.specific_min_obs
+    return np.where(enough & listed, np.sqrt(var), np.nan).astype(np.float32)
