@@ -10,7 +10,8 @@ Log return of stock i on day t (before price limits)::
   regime drifts of the config (small caps win from 2021H2, crash 2024-01-22..02-07, rebound);
 * ``alpha``: the planted, decaying price-volume alpha: ``alpha_t = strength_t (1-decay) E_t`` with
   ``E_t = decay E_{t-1} + S_{t-1}``, ``S`` the weighted sum of z-scored descriptors (5-day reversal,
-  20-day low volatility, 20-day low turnover, weeks 2-4 reversal, 10-day latent intraday q);
+  20-day low volatility, 20-day low turnover, weeks 2-4 reversal, 10-day latent intraday q),
+  made cross-sectionally neutral to size so that size returns come from the regimes alone;
 * ``eps``: idiosyncratic Student-t; ``J``: news jumps (up more often than down, small caps more);
 * ``carry``: the part of yesterday's move cut off by a price limit (and moves missed while suspended).
 
@@ -242,4 +243,8 @@ class DailySimulator:
             "weekly_reversal": -zscore(ret20 - ret5, mask),
             "intraday": -zscore(self.q10.mean(axis=0), mask),
         }
-        self.signal = sum(w[k] * desc[k] for k in DESCRIPTORS)
+        signal = sum(w[k] * desc[k] for k in DESCRIPTORS)
+        # planted alpha is size-neutral: size moves come from the regimes, not from the alpha
+        size = rank_normal(np.log(self.price * self.u.total_shares), mask)
+        beta = (signal[mask] @ size[mask]) / max(size[mask] @ size[mask], 1e-12)
+        self.signal = np.where(mask, signal - beta * size, 0.0)
