@@ -35,6 +35,9 @@ def bin_path(root: str | Path, instrument: str, field: str, freq: str = "day") -
 def read_bin(path: str | Path) -> tuple[int, np.ndarray]:
     """Read a Qlib ``.bin``: returns (start calendar index, float32 values)."""
     path = Path(path)
+    size = path.stat().st_size
+    if size % 4:
+        raise ValueError(f"{path}: size {size} bytes is not a whole number of float32 values (truncated bin?)")
     raw = np.fromfile(path, dtype="<f4")
     if raw.size == 0:
         raise ValueError(f"{path}: empty bin file (no start-index header)")
@@ -193,11 +196,17 @@ class DatasetWriter:
             self.abort()
             raise
         old = None
-        if self.target.exists():
-            old = self.target.with_name(f".{self.target.name}.old-{os.getpid()}")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(self.target, old)
-        os.replace(self.tmp, self.target)
+        try:
+            if self.target.exists():
+                old = self.target.with_name(f".{self.target.name}.old-{os.getpid()}")
+                shutil.rmtree(old, ignore_errors=True)
+                os.replace(self.target, old)
+            os.replace(self.tmp, self.target)
+        except OSError:
+            if old is not None and old.exists() and not self.target.exists():
+                os.replace(old, self.target)            # put the previous dataset back
+            self.abort()
+            raise
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
         self._done = True

@@ -85,6 +85,9 @@ class OptimInput:
         to sum to 1 (noted when they did not).  Negative weights raise ValueError naming stocks.
         """
         alpha = _series(alpha, "alpha")
+        infinite = alpha.index[np.isinf(alpha.to_numpy(dtype=float))]
+        if len(infinite):
+            raise ValueError(f"alpha: infinite signal for {len(infinite)} stocks, e.g. {list(infinite[:5])}")
         bench = _series(benchmark, "benchmark").fillna(0.0)
         held = _series(w0, "w0").fillna(0.0) if w0 is not None else pd.Series(dtype=float)
         for name, s in (("benchmark", bench), ("w0", held)):

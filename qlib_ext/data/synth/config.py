@@ -50,11 +50,21 @@ def load_market_config(preset: str | Path = "tiny", **overrides: Any) -> dict:
     return cfg
 
 
-def _validate(cfg: dict, path: Path) -> None:
+def validate_market_config(cfg: dict, source: str | Path = "market config") -> dict:
+    """Check a resolved config; errors name the source and the key. Returns the config."""
+    _validate(cfg, source)
+    return cfg
+
+
+def _validate(cfg: dict, path: str | Path) -> None:
     required = ("seed", "start", "end", "n_stocks", "index_bands", "boards", "returns", "alpha")
     missing = [k for k in required if k not in cfg]
     if missing:
         raise ValueError(f"{path}: missing keys {missing}")
+    import pandas as pd
+
+    if pd.Timestamp(cfg["start"]) >= pd.Timestamp(cfg["end"]):
+        raise ValueError(f"{path}: start {cfg['start']} must be before end {cfg['end']}")
     bands = sum(cfg["index_bands"].values())
     if bands > cfg["n_stocks"] * cfg.get("listed_at_start", 1.0):
         raise ValueError(

@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 
 from ..bin_io import DatasetWriter
 from ..calendar import MINUTES_PER_DAY, minute_calendar, trading_days
-from .config import load_market_config
+from .config import load_market_config, validate_market_config
 from .daily import DailySimulator
 from .indexes import BANDS, INDEX_CODES, INDEX_FIELDS, IndexBook
 from .minute import MINUTE_FIELDS, day_draws, minute_bars
@@ -63,7 +63,7 @@ def build_market(preset: str | Path | dict = "tiny", out: str | Path = "data/qli
     Deterministic for a given config and seed.  Memory is bounded by ``block_days`` sessions of daily
     fields plus ``MINUTE_FLUSH_DAYS`` sessions of minute bars, whatever the span and universe.
     """
-    cfg = dict(preset) if isinstance(preset, dict) else load_market_config(preset)
+    cfg = validate_market_config(dict(preset), "config dict") if isinstance(preset, dict) else load_market_config(preset)
     if seed is not None:
         cfg["seed"] = int(seed)
     seed = int(cfg["seed"])
