@@ -47,6 +47,26 @@ def read_bin(path: str | Path) -> tuple[int, np.ndarray]:
     return int(start), raw[1:]
 
 
+def read_bin_into(out: np.ndarray, path: str | Path, i0: int) -> None:
+    """Fill float32 ``out`` with calendar positions [i0, i0 + len(out)) of a bin; untouched where it has none.
+
+    Reads only the bytes needed (no whole-file read), so per-block reads of large panels stay cheap.
+    """
+    try:
+        fh = open(path, "rb")
+    except FileNotFoundError:
+        return
+    with fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size % 4 or size < 4:
+            raise ValueError(f"{path}: size {size} bytes is not a whole number of float32 values (truncated bin?)")
+        start = int(np.frombuffer(fh.read(4), dtype="<f4")[0])
+        a, b = max(i0, start), min(i0 + out.size, start + (size - 4) // 4)
+        if a < b:
+            fh.seek(4 * (1 + a - start))
+            fh.readinto(memoryview(out[a - i0 : b - i0]).cast("B"))
+
+
 def format_calendar(times: Iterable, freq: str) -> list[str]:
     """Calendar lines: dates for ``day``, ``YYYY-MM-DD HH:MM:SS`` for minute data."""
     idx = pd.DatetimeIndex(list(times))

@@ -76,15 +76,20 @@ class FieldStager:
                 a = self.calendar.searchsorted(grp["start"].min())
                 b = self.calendar.searchsorted(grp["end"].max(), side="right") - 1
                 span_of[inst] = (a, b)
+        names: list[str] = []
+        for part in parts:
+            with np.load(part) as z:
+                names.extend(str(x) for x in z["instruments"])
+        names = sorted(set(names))
+        col = {name: j for j, name in enumerate(names)}
         for f in self.fields:                     # one field at a time: memory = one field's panel
-            per_inst: dict[str, np.ndarray] = {}
+            panel = np.full((T, len(names)), np.nan, dtype=np.float32)
             for part in parts:
                 with np.load(part) as z:
-                    pos, insts, block = z["pos"], z["instruments"], z[f]
-                for j, inst in enumerate(insts):
-                    arr = per_inst.setdefault(str(inst), np.full(T, np.nan, dtype=np.float32))
-                    arr[pos] = block[:, j]
-            for inst, arr in per_inst.items():
+                    cols = np.array([col[str(x)] for x in z["instruments"]], dtype=np.int64)
+                    panel[np.ix_(z["pos"], cols)] = z[f]
+            for inst, j in col.items():
+                arr = panel[:, j]
                 if inst in span_of:
                     a, b = span_of[inst]
                 else:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from ..bin_io import bin_path, read_bin
+from ..bin_io import bin_path, read_bin_into
 from ..calendar import MINUTES_PER_DAY
 
 MINUTE_FIELDS = ("open", "high", "low", "close", "volume", "amount")
@@ -140,36 +140,49 @@ class MinuteStream:
         self.days = pd.DatetimeIndex(pd.read_csv(self.root / "calendars" / "day.txt", header=None)[0])
         self.universe = build_universe(self.cfg, self.days, np.random.default_rng([int(self.cfg["seed"]), 0]))
         self._pos = {s: i for i, s in enumerate(self.universe.symbols)}
+        self._block: tuple[int, int, dict[str, np.ndarray]] | None = None
 
     @property
     def instruments(self) -> list[str]:
         return list(self.universe.symbols)
 
-    def _daily(self, symbols: Sequence[str], d0: int, d1: int) -> dict[str, np.ndarray]:
-        out = {f: np.full((len(symbols), d1 - d0), np.nan, dtype=np.float32) for f in ("open", "high", "low", "close", "volume")}
-        for i, sym in enumerate(symbols):
-            for f in out:
-                start, vals = read_bin(bin_path(self.root, sym, f, "day"))
-                a, b = max(d0, start), min(d1, start + vals.size)
-                if a < b:
-                    out[f][i, a - d0 : b - d0] = vals[a - start : b - start]
-        return out
+    #: sessions of daily bars read at once for the whole universe
+    DAILY_BLOCK = 256
 
-    def bars(self, symbols: Sequence[str], d0: int, d1: int) -> dict[str, np.ndarray]:
+    def _daily(self, d0: int, d1: int) -> dict[str, np.ndarray]:
+        """Daily open/high/low/close/volume of the whole universe for sessions [d0, d1): [n, d1-d0].
+
+        Read once per block of :data:`DAILY_BLOCK` sessions for all instruments and cached, so
+        chunked passes over the market read each bin region once.
+        """
+        if self._block is None or not (self._block[0] <= d0 and d1 <= self._block[1]):
+            b0, b1 = d0, max(d1, min(len(self.days), d0 + self.DAILY_BLOCK))
+            block = {}
+            for f in ("open", "high", "low", "close", "volume"):
+                arr = np.full((self.universe.n, b1 - b0), np.nan, dtype=np.float32)
+                for i, sym in enumerate(self.universe.symbols):
+                    read_bin_into(arr[i], bin_path(self.root, sym, f, "day"), b0)
+                block[f] = arr
+            self._block = (b0, b1, block)
+        b0, _, block = self._block
+        return {f: v[:, d0 - b0 : d1 - b0] for f, v in block.items()}
+
+    def bars(self, symbols: Sequence[str], d0: int, d1: int, dtype=np.float64) -> dict[str, np.ndarray]:
         """Minute bars for sessions [d0, d1) (calendar indices): arrays (len(symbols), d1-d0, 240)."""
         unknown = [s for s in symbols if s not in self._pos]
         if unknown:
-            raise KeyError(f"instruments not in this synthetic market: {unknown[:5]}")
-        idx = np.array([self._pos[s] for s in symbols])
-        daily = self._daily(symbols, d0, d1)
-        icfg = self.cfg["intraday"]
-        out = {f: np.empty((len(symbols), d1 - d0, MINUTES_PER_DAY)) for f in MINUTE_FIELDS}
+            raise KeyError(f"instruments not in the synthetic market {self.root}: {unknown[:5]}")
+        idx = np.array([self._pos[s] for s in symbols], dtype=np.int64)
+        daily = {f: v[idx] for f, v in self._daily(d0, d1).items()}
+        icfg, seed = self.cfg["intraday"], self.cfg["seed"]
+        out = {f: np.empty((len(symbols), d1 - d0, MINUTES_PER_DAY), dtype=dtype) for f in MINUTE_FIELDS}
         for j, t in enumerate(range(d0, d1)):
-            z, g = day_draws(self.cfg["seed"], t, self.universe.n)
-            q = day_q(self.cfg["seed"], t, self.universe.q_stock, icfg["q_persistence"])
-            bars = minute_bars(*(daily[f][:, j] for f in ("open", "high", "low", "close", "volume")), q[idx], z[idx], g[idx], icfg)
+            z, g = day_draws(seed, t, self.universe.n)
+            q = day_q(seed, t, self.universe.q_stock, icfg["q_persistence"])
+            day = minute_bars(*(daily[f][:, j] for f in ("open", "high", "low", "close", "volume")),
+                              q[idx], z[idx], g[idx], icfg)
             for f in MINUTE_FIELDS:
-                out[f][:, j] = bars[f]
+                out[f][:, j] = day[f]
         return out
 
     def iter_chunks(self, stocks_per_chunk: int = 500, days_per_chunk: int = 60,
