@@ -70,7 +70,7 @@ def qlib_peer():
 
     def solve(inp):
         H = np.eye(len(inp.industries))[inp.industry]
-        F = np.column_stack([H, inp.exposure("size"), inp.exposure("nlsize")])
+        F = np.column_stack([H, inp.exposure("size"), inp.exposure("nonlinear_size")])
         opt.f_dev = np.r_[np.full(H.shape[1], 0.02), 0.3, 0.3]
         cov, var_u = np.eye(F.shape[1]) * 1e-4, np.full(inp.n, 4e-4)
         with warnings.catch_warnings():

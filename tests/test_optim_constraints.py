@@ -26,7 +26,7 @@ from qlib_ext.optim import (
 )
 from qlib_ext.optim.random_problem import SyntheticMarket
 
-FULL = dict(stock=0.01, industry=0.02, styles={"size": 0.3, "nlsize": 0.2}, turnover=0.2, floor=0.8,
+FULL = dict(stock=0.01, industry=0.02, styles={"size": 0.3, "nonlinear_size": 0.2}, turnover=0.2, floor=0.8,
             moments={2: 0.15, 3: 0.3})
 
 

@@ -32,7 +32,7 @@ def cross_section(p: dict, date: pd.Timestamp, w0: pd.Series | None) -> OptimInp
     ln_cap = np.log(p["mcap"].iloc[i].dropna())
     size = zscore(ln_cap)
     ret = close.iloc[i - 20 : i + 1].pct_change(fill_method=None)
-    expo = pd.DataFrame({"size": size, "nlsize": pd.Series(nonlinear_size(size.to_numpy()), index=size.index),
+    expo = pd.DataFrame({"size": size, "nonlinear_size": pd.Series(nonlinear_size(size.to_numpy()), index=size.index),
                          "volatility": zscore(ret.std()), "liquidity": zscore(p["turnover"].iloc[i - 19 : i + 1].mean())})
     row = {f: p[f].iloc[i] for f in FIELDS}
     locked = np.isclose(row["high"], row["low"], rtol=1e-6)
@@ -61,7 +61,7 @@ def test_weekly_csi500_enhancement_holds_every_constraint(panels):
         statuses.append(res.status)
         assert res.ok, (date, res.attempts, res.notes)
         assert_holds(brute_force_violations(
-            inp, res.weights, stock=0.01, industry=0.02, styles={"size": 0.3, "nlsize": 0.3},
+            inp, res.weights, stock=0.01, industry=0.02, styles={"size": 0.3, "nonlinear_size": 0.3},
             turnover=0.2 if w_prev is not None else None, floor=0.8, moments={2: 0.3, 3: 0.3}))
         if w_prev is not None:
             turnovers.append(0.5 * (res.weights - w_prev.reindex(res.weights.index).fillna(0)).abs().sum())

@@ -21,7 +21,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ..data.fields import FieldStager
-from ..data.panel import read_panel
+from ..data.panel import read_instruments, read_panel
 from .batch import compute_chunk, plan_chunks
 from .library import resolve
 from .sources import MinuteSource, open_source
@@ -124,5 +124,7 @@ def build_minute_factors(data_dir: str | Path, source: str = "auto", start=None,
             stager.save(chunk.key, compute_chunk(src, chunk, names_l, device, dtype))
             bar.update(chunk.stock_days)
     bar.close()
-    return stager.commit()
+    # each series spans the stock's listing, like its other fields (when the dataset lists its stocks)
+    spans = read_instruments(root) if (root / "instruments" / "all.txt").exists() else None
+    return stager.commit(spans)
 

@@ -154,7 +154,7 @@ class StyleDeviation(Constraint):
 class NonlinearSize(StyleDeviation):
     """``|X_nlsize . (w - b)| <= bound`` (report figure 30; Barra nonlinear size, std units)."""
 
-    def __init__(self, bound: float = 0.3, factor: str = "nlsize", name: str | None = None,
+    def __init__(self, bound: float = 0.3, factor: str = "nonlinear_size", name: str | None = None,
                  penalty: float = DEFAULT_PENALTY):
         super().__init__({factor: bound}, name, penalty)
         self.bound, self.factor = float(bound), factor

@@ -1,6 +1,6 @@
 """Synthetic optimizer inputs shaped like A-share data, for tests and bench/optimizer.py.
 
-Caps are log-normal and drift week to week; ``size`` = z-scored ln cap, ``nlsize`` = z-scored
+Caps are log-normal and drift week to week; ``size`` = z-scored ln cap, ``nonlinear_size`` = z-scored
 residual of size^3 on size (Barra CNE5's nonlinear size, simplified); other styles are persistent
 Gaussian noise; 31 industries of uneven size (Shenwan L1 count); the benchmark is the cap-weighted
 band of cap ranks ``bench_band`` (0.16-0.36 of 5,000 stocks ~ CSI 1000's ranks 800-1800); the
@@ -14,7 +14,7 @@ import pandas as pd
 
 from .inputs import OptimInput
 
-STYLES = ("size", "nlsize", "beta", "momentum", "volatility", "liquidity")
+STYLES = ("size", "nonlinear_size", "beta", "momentum", "volatility", "liquidity")
 
 
 def zscore(x: np.ndarray) -> np.ndarray:
