@@ -164,7 +164,9 @@ class DailySimulator:
         jump_size = rng.uniform(*ret["jump_size"], n)
         jump = np.where(jump_draw < ret["jump_up_prob"] * u.jump_scale, jump_size, 0.0)
         jump = np.where(jump_draw > 1 - ret["jump_down_prob"] * u.jump_scale, -jump_size, jump)
-        R = systematic + alpha + eps + jump + self.carry
+        # jumps are compensated (zero mean) so they create limit days without a price drift
+        mean_jump = np.mean(ret["jump_size"]) * u.jump_scale * (ret["jump_up_prob"] - ret["jump_down_prob"])
+        R = systematic + alpha + eps + jump - mean_jump + self.carry
 
         # suspended: no trade, the systematic move waits in the carry
         self.carry = np.where(paused, self.carry + systematic, 0.0)
