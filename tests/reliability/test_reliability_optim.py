@@ -1,0 +1,190 @@
+"""Bad input to the optimizer (``qlib_ext.optim``): NaN/constant/infinite signals, empty universes,
+benchmark weights off 1, infeasible constraints (elastic fallback, recorded) and solver failures
+(fallback solver or weights, recorded).  Constraint checks are brute force (plain sums), not the
+optimizer's own evaluation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from qlib_ext.optim import (
+    ConstituentFloor,
+    FullyInvested,
+    IndexOptimizer,
+    LongOnly,
+    StockDeviation,
+    StyleDeviation,
+    Tradability,
+    Turnover,
+    figure10_constraints,
+)
+from qlib_ext.optim import solvers as solvers_mod
+from qlib_ext.optim.random_problem import SyntheticMarket
+
+
+@pytest.fixture(scope="module")
+def market() -> dict:
+    """One cross-section as the pandas objects a strategy passes in."""
+    inp = SyntheticMarket(200, n_industries=6, seed=3).cross_section(0)
+    s = lambda v: pd.Series(v, index=inp.index)  # noqa: E731
+    return {"alpha": s(inp.alpha), "benchmark": s(inp.benchmark),
+            "industry": s(np.asarray(inp.industries)[inp.industry]),
+            "exposures": pd.DataFrame(inp.exposures, index=inp.index, columns=inp.factors)}
+
+
+def solve(market: dict, constraints=None, **override):
+    args = {**market, **override}
+    return IndexOptimizer(constraints).optimize(args.pop("alpha"), args.pop("benchmark"), **args)
+
+
+def assert_figure10_holds(res, market: dict, tol: float = 1e-7) -> None:
+    """Budget, long-only, 1% stock band, 2% industry band, size within 0.3, 80% in members (brute force)."""
+    w = res.weights
+    b = market["benchmark"].reindex(w.index).fillna(0.0) / market["benchmark"].sum()
+    assert abs(w.sum() - 1) < tol and w.min() > -tol
+    assert (w - b).abs().max() < 0.01 + tol
+    ind = market["industry"].reindex(w.index)
+    assert (w - b).groupby(ind).sum().abs().max() < 0.02 + tol
+    assert abs((market["exposures"]["size"].reindex(w.index) * (w - b)).sum()) < 0.3 + tol
+    assert w[b > 0].sum() > 0.8 - tol
+
+
+# -- signals ------------------------------------------------------------------------------------
+def test_optim_all_nan_signal_fills_every_stock_and_notes_it(market):
+    """Documented: stocks without a signal get ``alpha_fill`` (0 when no stock has one); the answer is
+    still a feasible portfolio of the benchmark's members, and the note says how many were filled."""
+    nan = market["alpha"] * np.nan
+    res = solve(market, alpha=nan)
+    members = int((market["benchmark"] > 0).sum())
+    assert res.status == "optimal" and len(res.weights) == members
+    assert f"alpha filled ('min') for {members} stocks without a signal" in res.notes
+    assert_figure10_holds(res, market)
+    assert res.alpha == 0.0
+
+
+def test_optim_constant_signal_gives_a_feasible_deterministic_portfolio(market):
+    flat = market["alpha"] * 0 + 1.0
+    a, b = solve(market, alpha=flat), solve(market, alpha=flat)
+    assert a.status == "optimal"
+    assert_figure10_holds(a, market)
+    assert a.alpha == pytest.approx(1.0)                  # every portfolio scores the same
+    pd.testing.assert_series_equal(a.weights, b.weights, check_exact=True)
+
+
+def test_optim_infinite_signal_names_the_stock(market):
+    alpha = market["alpha"].copy()
+    alpha.iloc[3] = np.inf
+    with pytest.raises(ValueError, match=alpha.index[3]):
+        solve(market, alpha=alpha)
+
+
+# -- universes and benchmark weights ------------------------------------------------------------
+def test_optim_empty_universe_is_a_clear_error(market):
+    with pytest.raises(ValueError, match="empty universe: no stock has a signal, a benchmark weight or a holding"):
+        IndexOptimizer().optimize(pd.Series(dtype=float), pd.Series(dtype=float))
+
+
+def test_optim_benchmark_without_members_is_a_clear_error(market):
+    with pytest.raises(ValueError, match="benchmark has no positive weight in the universe"):
+        solve(market, benchmark=market["benchmark"] * 0)
+
+
+def test_optim_benchmark_not_summing_to_one_is_rescaled_and_noted(market):
+    res = solve(market, benchmark=market["benchmark"] * 0.7)
+    assert "benchmark weights summed to 0.700000; rescaled to 1" in res.notes
+    pd.testing.assert_series_equal(res.weights, solve(market).weights, atol=1e-9)
+
+
+def test_optim_negative_benchmark_weight_names_the_stock(market):
+    b = market["benchmark"].copy()
+    name = b.index[b > 0][0]
+    b[name] = -0.01
+    with pytest.raises(ValueError, match=rf"benchmark: negative weights for \['{name}'\]"):
+        solve(market, benchmark=b)
+
+
+def test_optim_missing_style_exposure_names_the_factor(market):
+    with pytest.raises(KeyError, match="exposure 'size' not in the optimizer input"):
+        solve(market, exposures=market["exposures"].drop(columns="size"))
+
+
+def test_optim_duplicate_instruments_named(market):
+    alpha = pd.concat([market["alpha"], market["alpha"].iloc[:1]])
+    with pytest.raises(ValueError, match=rf"alpha: duplicate instruments \['{alpha.index[0]}'\]"):
+        solve(market, alpha=alpha)
+
+
+# -- infeasible constraints and solver failures -------------------------------------------------
+def off_benchmark(market: dict) -> dict:
+    """Holdings entirely outside the benchmark: a 100% floor with 20% turnover cannot both hold."""
+    outside = market["benchmark"].index[market["benchmark"] == 0][:100]
+    return {"w0": pd.Series(0.01, index=outside)}
+
+
+def test_optim_infeasible_constraints_relax_elastically_and_record_it(market):
+    cons = [FullyInvested(), LongOnly(), Turnover(0.2), ConstituentFloor(1.0)]
+    res = solve(market, cons, **off_benchmark(market))
+    assert res.status == "relaxed" and res.ok
+    assert res.attempts[0]["phase"] == "plain" and res.attempts[0]["status"] == "infeasible"
+    assert [a["phase"] for a in res.attempts[1:]] == ["elastic_feasibility", "elastic_capped"]
+    assert res.relaxed == {"Turnover": pytest.approx(0.8, abs=1e-6)}
+    w = res.weights
+    turnover = 0.5 * (w - off_benchmark(market)["w0"].reindex(w.index).fillna(0)).abs().sum()
+    assert turnover == pytest.approx(1.0, abs=1e-6) and w[market["benchmark"].reindex(w.index) > 0].sum() > 1 - 1e-7
+
+
+def test_optim_hard_infeasible_falls_back_to_current_weights_and_records_it(market):
+    w0 = pd.Series(0.002, index=market["alpha"].index)          # 40% invested; nothing may be bought
+    res = solve(market, [FullyInvested(), LongOnly(), Tradability()], w0=w0,
+                limit_up=pd.Series(True, index=w0.index))
+    assert res.status == "fallback_w0" and res.solver == "none" and not res.ok
+    assert "no solver answer; returned w0 weights" in res.notes
+    np.testing.assert_allclose(res.weights.to_numpy(), 1 / len(w0))
+
+
+def test_optim_first_solver_failure_falls_back_to_second_and_records_it(market, monkeypatch):
+    expected = solve(market, figure10_constraints())
+
+    monkeypatch.setitem(solvers_mod.SOLVERS, "clarabel", lambda prog, **o: solvers_mod.Outcome(
+        "clarabel", "failed", 0.0, message="simulated Clarabel crash"))
+    res = solve(market, figure10_constraints())
+    assert res.status == "optimal" and res.solver == "highs"
+    assert res.attempts[0] == {"phase": "plain", "solver": "clarabel", "status": "failed", "seconds": 0.0,
+                               "message": "simulated Clarabel crash", "iterations": 0}
+    np.testing.assert_allclose(res.weights.to_numpy(), expected.weights.to_numpy(), atol=1e-6)
+
+
+def test_optim_every_solver_failing_returns_benchmark_and_records_each_attempt(market, monkeypatch):
+    import clarabel
+    import highspy
+
+    class Broken:
+        def __init__(self, *args, **kwargs):
+            raise RuntimeError("simulated Clarabel crash")
+
+    monkeypatch.setattr(clarabel, "DefaultSolver", Broken)
+    monkeypatch.setattr(highspy.Highs, "run", lambda self: (_ for _ in ()).throw(RuntimeError("simulated HiGHS crash")))
+    res = solve(market, figure10_constraints())
+    assert res.status == "fallback_benchmark" and not res.ok
+    assert [(a["solver"], a["status"]) for a in res.attempts] == [("clarabel", "failed"), ("highs", "failed")]
+    assert "simulated Clarabel crash" in res.attempts[0]["message"]
+    assert "simulated HiGHS crash" in res.attempts[1]["message"]
+    b = market["benchmark"] / market["benchmark"].sum()
+    np.testing.assert_allclose(res.weights.to_numpy(), b.reindex(res.weights.index).fillna(0).to_numpy())
+
+
+def test_optim_unknown_solver_and_bad_bounds_are_refused_up_front():
+    with pytest.raises(ValueError, match=r"unknown solvers \['gurobi'\]"):
+        IndexOptimizer(solvers=("clarabel", "gurobi"))
+    with pytest.raises(ValueError, match=r"StockDeviation: bound 1.5 outside \[0.0, 1.0\]"):
+        StockDeviation(1.5)
+    with pytest.raises(ValueError, match=r"StyleDeviation\[size\]: bound -0.1 outside"):
+        StyleDeviation({"size": -0.1})
+
+
+def test_optim_rerun_is_bitwise_deterministic(market):
+    runs = [solve(market, figure10_constraints()) for _ in range(2)]
+    assert runs[0].status == "optimal"
+    pd.testing.assert_series_equal(runs[0].weights, runs[1].weights, check_exact=True)
