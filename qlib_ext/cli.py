@@ -52,7 +52,8 @@ def _cmd_risk_build(args: argparse.Namespace) -> int:
     from .risk import build_risk
 
     t0 = time.time()
-    out = build_risk(args.data, start=args.start, end=args.end, progress=not args.quiet)
+    out = build_risk(args.data, start=args.start, end=args.end, progress=not args.quiet,
+                     export_qlib=args.qlib_every > 0, qlib_every=max(args.qlib_every, 1))
     print(f"wrote the risk model to {out} in {time.time() - t0:.0f} s")
     return 0
 
@@ -102,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     rbuild.add_argument("--data", required=True, help="Qlib dataset directory")
     rbuild.add_argument("--start", default=None)
     rbuild.add_argument("--end", default=None)
+    rbuild.add_argument("--qlib-every", type=int, default=1,
+                        help="export Qlib's riskmodel_root every N sessions (0: no export; it is large)")
     rbuild.add_argument("--quiet", action="store_true")
     rbuild.set_defaults(func=_cmd_risk_build)
     return parser

@@ -27,3 +27,16 @@ def test_unknown_preset_is_a_clear_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "unknown market preset 'nope'" in err and "tiny" in err
     assert not (tmp_path / "x").exists()
+
+
+def test_risk_build_without_qlib_export(tiny_market, tmp_path, capsys):
+    import shutil
+
+    from qlib_ext.risk import load_exposures
+
+    root = tmp_path / "ds"
+    shutil.copytree(tiny_market, root, ignore=shutil.ignore_patterns("*.1min.bin"))
+    assert main(["risk", "build", "--data", str(root), "--qlib-every", "0", "--quiet"]) == 0
+    assert "wrote the risk model" in capsys.readouterr().out
+    assert not (root / "risk" / "qlib").exists()
+    assert len(load_exposures(root)) > 0
