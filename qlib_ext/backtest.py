@@ -48,7 +48,7 @@ from typing import Any
 
 from qlib.backtest.exchange import Exchange
 
-__all__ = ["BUY_LIMIT", "SELL_LIMIT", "LIMIT_THRESHOLD", "LimitExchange"]
+__all__ = ["BUY_LIMIT", "SELL_LIMIT", "LIMIT_THRESHOLD", "LimitExchange", "report_exchange_config"]
 
 #: True when the stock cannot be bought: one-word limit-up board (low at the up limit) or suspended.
 BUY_LIMIT = "Or(Ge($low, $up_limit - 0.005), Gt($paused, 0.5))"
@@ -107,3 +107,12 @@ class LimitExchange(Exchange):
             volume_threshold=_as_volume_threshold(volume_threshold),
             **kwargs,
         )
+
+
+def report_exchange_config(start_time, end_time, codes: str = "csiall", cost: float = 0.0015) -> dict:
+    """``exchange`` config of the report's trading rules for ``qlib.backtest.backtest(exchange_kwargs=...)``:
+    vwap deal price, ``cost`` per side, one-word limit boards and suspensions blocked (:data:`LIMIT_THRESHOLD`)."""
+    return {"class": "LimitExchange", "module_path": "qlib_ext.backtest",
+            "kwargs": {"freq": "day", "start_time": start_time, "end_time": end_time, "codes": codes,
+                       "limit_threshold": list(LIMIT_THRESHOLD), "deal_price": "vwap",
+                       "open_cost": cost, "close_cost": cost, "min_cost": 0}}

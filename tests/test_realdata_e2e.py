@@ -15,7 +15,7 @@ import pytest
 from qlib.backtest import backtest
 
 import qlib_ext
-from qlib_ext.backtest import LIMIT_THRESHOLD
+from qlib_ext.backtest import report_exchange_config
 from qlib_ext.data.check import check_dataset
 from qlib_ext.data.importers import import_dataset
 from qlib_ext.data.panel import read_calendar, read_instruments, read_panel
@@ -124,10 +124,7 @@ def test_csi300_enhancement_on_real_weights(root, store, realdata, tmp_path):
     qlib_ext.init(root, mlruns=tmp_path / "mlruns")
     strategy = IndexEnhancementStrategy(signal=reversal_pred(close), benchmark="csi300", universe="csiall",
                                         risk_store=str(store), rebalance_days=5)
-    exchange = {"class": "LimitExchange", "module_path": "qlib_ext.backtest",
-                "kwargs": {"freq": "day", "start_time": START, "end_time": END, "codes": "csiall",
-                           "limit_threshold": list(LIMIT_THRESHOLD), "deal_price": "vwap",
-                           "open_cost": 0.0015, "close_cost": 0.0015, "min_cost": 0}}
+    exchange = report_exchange_config(START, END)
     executor = {"class": "SimulatorExecutor", "module_path": "qlib.backtest.executor",
                 "kwargs": {"time_per_step": "day", "generate_portfolio_metrics": True}}
     metrics, _ = backtest(start_time=START, end_time=END, strategy=strategy, executor=executor,

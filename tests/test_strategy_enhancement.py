@@ -11,7 +11,7 @@ import pytest
 from qlib.backtest import backtest
 
 import qlib_ext
-from qlib_ext.backtest import LIMIT_THRESHOLD
+from qlib_ext.backtest import report_exchange_config
 from qlib_ext.data.panel import read_calendar, read_panel
 from qlib_ext.risk import build_risk
 from qlib_ext.strategy import IndexEnhancementStrategy
@@ -51,10 +51,7 @@ def run(market, store, signal, start, end, tmp_path, **kwargs):
     """(daily report, positions by day, the strategy) of a backtest with the report's trading rules."""
     qlib_ext.init(market, mlruns=tmp_path / "mlruns")
     strategy = IndexEnhancementStrategy(signal=signal, risk_store=str(store), **kwargs)
-    exchange = {"class": "LimitExchange", "module_path": "qlib_ext.backtest",
-                "kwargs": {"freq": "day", "start_time": start, "end_time": end, "codes": "csiall",
-                           "limit_threshold": list(LIMIT_THRESHOLD), "deal_price": "vwap",
-                           "open_cost": 0.0015, "close_cost": 0.0015, "min_cost": 0}}
+    exchange = report_exchange_config(start, end)
     executor = {"class": "SimulatorExecutor", "module_path": "qlib.backtest.executor",
                 "kwargs": {"time_per_step": "day", "generate_portfolio_metrics": True}}
     bench = {"csi500": "SH000905", "csi1000": "SH000852"}[kwargs.get("benchmark", "csi500")]
