@@ -21,8 +21,27 @@ from .performance import (
 from .performance_plot import nav_frame, plot_excess_nav
 from .performance_record import PerformanceRecord
 
+#: recorders added by later modules: public name -> module (resolved lazily on first use)
+_LAZY = {
+    "StyleProfileRecord": ".style_profile_record",
+    "QuantileRecord": ".quantile_record",
+    "CrowdingRecord": ".crowding_record",
+    "HoldingsProfileRecord": ".holdings_record",
+    "AttributionRecord": ".attribution_record",
+    "StyleTimingRecord": ".style_timing_record",
+    "MarketReviewRecord": ".market_review_record",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 __all__ = [
     "PerformanceRecord", "annual_turnover", "annualized_return", "calmar", "drawdown", "excess_nav",
     "excess_returns", "information_ratio", "max_drawdown", "nav_frame", "performance_summary",
-    "period_return", "plot_excess_nav", "yearly_returns",
+    "period_return", "plot_excess_nav", "yearly_returns", *sorted(_LAZY),
 ]
