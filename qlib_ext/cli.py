@@ -58,6 +58,39 @@ def _cmd_risk_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_configs_list(args: argparse.Namespace) -> int:
+    from .config import list_configs
+
+    rows = list_configs(args.family, shadowed=True)
+    winners = {(s.family, s.name): s for s in reversed(rows)}  # the first hit of each name wins
+    for src in rows:
+        mark = "" if winners[(src.family, src.name)] == src else "  (shadowed)"
+        print(f"{src.family:<10} {src.name:<20} {src.origin:<8} {src.path}{mark}")
+    if not rows:
+        print("no configs found")
+    return 0
+
+
+def _cmd_configs_show(args: argparse.Namespace) -> int:
+    import yaml
+
+    from .config import FAMILIES, list_configs, resolve_config
+
+    family = args.family
+    if family is None and not args.name.endswith((".yaml", ".yml")):
+        hits = sorted({s.family for s in list_configs() if s.name == args.name})
+        if len(hits) > 1:
+            raise ValueError(f"config {args.name!r} exists in families {hits}: pass --family")
+        family = hits[0] if hits else None
+    if family is None:
+        raise ValueError(f"config {args.name!r} not found in any family {list(FAMILIES)}; try `qlib-ext configs list`")
+    cfg, chain = resolve_config(family, args.name)
+    for src in chain:
+        print(f"# {src.family}/{src.name}: {src.origin} {src.path}")
+    print(yaml.safe_dump(cfg, sort_keys=False), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qlib-ext", description=__doc__)
     sub = parser.add_subparsers(dest="group", required=True)
@@ -107,6 +140,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="export Qlib's riskmodel_root every N sessions (0: no export; it is large)")
     rbuild.add_argument("--quiet", action="store_true")
     rbuild.set_defaults(func=_cmd_risk_build)
+
+    configs = sub.add_parser("configs", help="presets: what is found and from where (see qlib_ext.config)")
+    csub = configs.add_subparsers(dest="command", required=True)
+    clist = csub.add_parser("list", help="every preset found: family, name, origin, file")
+    clist.add_argument("family", nargs="?", default=None, help="market | optimizer | models | sweeps")
+    clist.set_defaults(func=_cmd_configs_list)
+    cshow = csub.add_parser("show", help="a preset resolved through its base chain, with the files used")
+    cshow.add_argument("name", help="preset name or YAML path")
+    cshow.add_argument("--family", default=None, help="needed when the name exists in several families")
+    cshow.set_defaults(func=_cmd_configs_show)
     return parser
 
 

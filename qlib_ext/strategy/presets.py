@@ -8,8 +8,9 @@ keywords, optionally ``base: <other preset>`` first (applied before the file's o
     base: figure10
     size_moment2: 0.3
 
-A preset is named by a path, or by a bare name looked up as ``configs/optimizer/<name>.yaml`` in the
-current directory and then in this checkout.  Unknown keys raise ``ValueError`` naming the file.
+A preset is named by a path or by a bare name, found and merged by :mod:`qlib_ext.config` (family
+``optimizer``: explicit path, ``./configs/optimizer/``, ``$QLIB_EXT_CONFIG_PATH``, the packaged copy).
+Unknown keys raise ``ValueError`` naming the file.
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from ..config import load_config
 from ..optim import (
     ConstituentFloor,
     Constraint,
@@ -35,8 +35,7 @@ from ..optim import (
     Turnover,
 )
 
-PRESET_DIR = Path("configs") / "optimizer"
-_REPO_PRESETS = Path(__file__).resolve().parents[2] / PRESET_DIR
+FAMILY = "optimizer"
 
 #: The report's baseline (figure 10): the defaults of :func:`build_constraints`.
 FIGURE10: dict[str, Any] = {
@@ -99,35 +98,9 @@ def build_constraints(
     return cons
 
 
-def preset_path(name: str | Path) -> Path:
-    """The file of a preset: an existing path, else ``configs/optimizer/<name>.yaml`` (cwd, then this checkout)."""
-    path = Path(name).expanduser()
-    if path.is_file():
-        return path
-    stem = path.name if path.suffix in (".yaml", ".yml") else f"{path.name}.yaml"
-    for folder in (PRESET_DIR, _REPO_PRESETS):
-        if (folder / stem).is_file():
-            return folder / stem
-    have = sorted(p.stem for p in _REPO_PRESETS.glob("*.yaml")) if _REPO_PRESETS.is_dir() else []
-    raise FileNotFoundError(f"optimizer preset {str(name)!r} not found as a file nor in {PRESET_DIR}/ "
-                            f"(presets here: {have})")
-
-
-def load_preset(name: str | Path, _seen: tuple = ()) -> dict[str, Any]:
+def load_preset(name: str | Path) -> dict[str, Any]:
     """The keywords of a preset with its ``base`` chain resolved (base first, then the file's keys)."""
-    path = preset_path(name).resolve()
-    if path in _seen:
-        raise ValueError(f"optimizer preset {path}: circular 'base' chain {[str(p) for p in _seen]}")
-    raw = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(raw, dict):
-        raise ValueError(f"optimizer preset {path}: expected a mapping of keywords, got {type(raw).__name__}")
-    unknown = set(raw) - {"base", *BOUND_KEYS, *SOLVER_KEYS}
-    if unknown:
-        raise ValueError(f"optimizer preset {path}: unknown keys {sorted(unknown)} "
-                         f"(allowed: base, {', '.join(BOUND_KEYS + SOLVER_KEYS)})")
-    out = load_preset(raw.pop("base"), (*_seen, path)) if "base" in raw else {}
-    out.update(raw)
-    return out
+    return load_config(FAMILY, name, allowed=(*BOUND_KEYS, *SOLVER_KEYS))
 
 
 def make_optimizer(preset: str | Path | None = "figure10", **overrides: Any) -> IndexOptimizer:

@@ -13,13 +13,13 @@ import pytest
 import yaml
 
 from qlib_ext.cli import main
+from qlib_ext.config import find_config
 from qlib_ext.data import bin_io
 from qlib_ext.data.bin_io import DatasetWriter, bin_path, read_bin
 from qlib_ext.data.check import check_dataset
 from qlib_ext.data.fields import FieldStager
 from qlib_ext.data.panel import read_calendar, read_instruments, read_panel
 from qlib_ext.data.synth import build_market, load_market_config
-from qlib_ext.data.synth.config import preset_path
 
 from .helpers import digest, disk_full, leftovers
 from conftest import micro_config
@@ -227,7 +227,7 @@ def test_stager_commit_interrupted_by_disk_full_completes_on_rerun(ds, monkeypat
 
 # -- synthetic market config --------------------------------------------------------------------
 def test_synth_unknown_preset_names_known_presets(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"unknown market preset 'tinny'; known: \[.*'tiny'"):
+    with pytest.raises(FileNotFoundError, match=r"market preset 'tinny' not found.*known: \[.*'tiny'"):
         build_market("tinny", tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
 
@@ -243,7 +243,7 @@ def test_synth_board_shares_not_summing_to_one_names_file():
 
 
 def test_synth_missing_keys_names_file_and_keys(tmp_path):
-    cfg = yaml.safe_load(preset_path("tiny").read_text())
+    cfg = yaml.safe_load(find_config("market", "tiny").read_text())
     del cfg["alpha"], cfg["returns"]
     path = tmp_path / "broken.yaml"
     path.write_text(yaml.safe_dump(cfg))

@@ -1,52 +1,30 @@
-"""Loading the synthetic market's YAML presets (``configs/market/*.yaml``)."""
+"""Loading the synthetic market's YAML presets (``configs/market/*.yaml``) through :mod:`qlib_ext.config`."""
 
 from __future__ import annotations
 
-import copy
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ...config import find_config, load_config, resolve_config
 
-#: ``configs/`` of the source tree (the package is installed in editable/development mode).
-CONFIG_DIR = Path(__file__).resolve().parents[3] / "configs"
+FAMILY = "market"
 PRESETS = ("tiny", "default", "full")
 
 
-def _merge(base: dict, over: dict) -> dict:
-    out = copy.deepcopy(base)
-    for key, val in over.items():
-        if isinstance(val, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], val)
-        else:
-            out[key] = copy.deepcopy(val)
-    return out
+@lru_cache(maxsize=1)
+def market_keys() -> tuple[str, ...]:
+    """The generator's knobs: the top-level keys of the packaged ``tiny`` preset, which lists every one."""
+    from ...config import package_dir
 
-
-def preset_path(preset: str | Path) -> Path:
-    """A preset name (``tiny``) or a path to a YAML file."""
-    path = Path(preset)
-    if path.suffix in (".yaml", ".yml"):
-        if not path.exists():
-            raise FileNotFoundError(f"market config {path} does not exist")
-        return path
-    path = CONFIG_DIR / "market" / f"{preset}.yaml"
-    if not path.exists():
-        known = sorted(p.stem for p in (CONFIG_DIR / "market").glob("*.yaml"))
-        raise FileNotFoundError(f"unknown market preset {preset!r}; known: {known} (in {path.parent})")
-    return path
+    cfg, _ = resolve_config(FAMILY, package_dir() / FAMILY / "tiny.yaml")
+    return tuple(cfg)
 
 
 def load_market_config(preset: str | Path = "tiny", **overrides: Any) -> dict:
-    """Resolve a preset (following ``base:``) and apply keyword overrides (e.g. ``seed=7``)."""
-    path = preset_path(preset)
-    with open(path) as fh:
-        cfg = yaml.safe_load(fh) or {}
-    base = cfg.pop("base", None)
-    if base is not None:
-        cfg = _merge(load_market_config(base), cfg)
-    cfg = _merge(cfg, {k: v for k, v in overrides.items() if v is not None})
-    _validate(cfg, path)
+    """Resolve a preset (following ``base:``) and apply keyword overrides (e.g. ``seed=7``; None = keep)."""
+    cfg = load_config(FAMILY, preset, allowed=market_keys(), **{k: v for k, v in overrides.items() if v is not None})
+    _validate(cfg, find_config(FAMILY, preset))
     return cfg
 
 
