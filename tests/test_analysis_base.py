@@ -1,0 +1,94 @@
+"""The recorders' one saver and one loader: all-or-nothing writes, loads that leave no temp copy."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+import qlib_ext
+from qlib_ext.analysis.base import AnalysisRecord, has_artifact, load_artifact, save_artifacts
+from qlib_ext.schema import ARTIFACTS, PRED_FILE
+
+
+class BrokenFigure:
+    def savefig(self, *args, **kwargs):
+        raise RuntimeError("drawing failed")
+
+
+@pytest.fixture()
+def recorder(micro_market, tmp_path, monkeypatch):
+    from qlib.workflow import R
+
+    monkeypatch.chdir(tmp_path)
+    qlib_ext.init(micro_market, mlruns=tmp_path / "mlruns")
+    with R.start(experiment_name="base"):
+        yield R.get_recorder()
+
+
+@pytest.fixture()
+def private_tmp(tmp_path, monkeypatch):
+    """Point the system temp dir at an empty folder, to see what is left there."""
+    folder = tmp_path / "systmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def test_save_then_load_round_trip_and_metrics(recorder, private_tmp):
+    table = pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, np.nan]}, index=["x", "y"])
+    fig = Figure()
+    fig.subplots().plot([0, 1], [1, 0])
+    obj = pd.Series([0.5, 0.25], index=pd.to_datetime(["2024-01-02", "2024-01-03"]))
+    paths = save_artifacts(recorder, ARTIFACTS.CROWDING, tables={"t": table}, figures={"f": fig},
+                           objects={"o": obj}, metrics={"m": 0.25, "bad": float("nan")})
+    assert set(paths) == {f"crowding/{n}" for n in ("t.csv", "f.png", "o.pkl", "summary.json")}
+    assert set(recorder.list_artifacts(ARTIFACTS.CROWDING)) == set(paths)
+    pd.testing.assert_series_equal(load_artifact(recorder, "o.pkl", ARTIFACTS.CROWDING), obj)
+    pd.testing.assert_frame_equal(load_artifact(recorder, "crowding/t.csv"), table)
+    assert load_artifact(recorder, "summary.json", ARTIFACTS.CROWDING) == {"m": 0.25, "bad": None}
+    local = Path(recorder.get_local_dir()) / "artifacts" / "crowding"
+    assert (local / "f.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((local / "summary.json").read_text())["m"] == 0.25
+    metrics = recorder.list_metrics()
+    assert metrics["crowding.m"] == 0.25 and "crowding.bad" not in metrics
+    assert has_artifact(recorder, "o.pkl", ARTIFACTS.CROWDING) and not has_artifact(recorder, "z.pkl", "crowding")
+    assert list(private_tmp.iterdir()) == []  # neither the saver nor the loader left anything
+
+
+def test_a_failure_leaves_no_partial_artifact(recorder, private_tmp):
+    with pytest.raises(RuntimeError, match="drawing failed"):
+        save_artifacts(recorder, ARTIFACTS.QUANTILE, tables={"t": pd.DataFrame({"a": [1]})},
+                       figures={"f": BrokenFigure()}, metrics={"m": 1.0})
+    assert recorder.list_artifacts(ARTIFACTS.QUANTILE) == []
+    assert "quantile.m" not in recorder.list_metrics()
+    with pytest.raises(ValueError, match="name"):
+        save_artifacts(recorder, ARTIFACTS.QUANTILE, tables={"a/b": pd.DataFrame()})
+    with pytest.raises(TypeError, match="number"):
+        save_artifacts(recorder, ARTIFACTS.QUANTILE, metrics={"m": "high"})
+    assert recorder.list_artifacts(ARTIFACTS.QUANTILE) == []
+    assert list(private_tmp.iterdir()) == []
+
+
+def test_missing_artifact_names_artifact_recorder_and_writer(recorder, private_tmp):
+    class NeedsSignal(AnalysisRecord):
+        artifact_path = ARTIFACTS.STYLE_PROFILE
+
+    from qlib.workflow.record_temp import SignalRecord
+
+    NeedsSignal.depend_cls = SignalRecord
+    rec = NeedsSignal(recorder)
+    with pytest.raises(FileNotFoundError) as err:
+        rec.load(PRED_FILE)
+    msg = str(err.value)
+    assert "pred.pkl" in msg and recorder.id in msg and "SignalRecord" in msg
+    with pytest.raises(FileNotFoundError, match="optim/weights.pkl"):
+        rec.load("weights.pkl", ARTIFACTS.OPTIM)
+    recorder.save_objects(**{PRED_FILE: pd.DataFrame({"score": [1.0]})})
+    assert rec.load(PRED_FILE)["score"].tolist() == [1.0]
+    assert list(private_tmp.iterdir()) == []
