@@ -11,22 +11,21 @@ present).  Artifacts under ``performance/``:
 * ``excess_returns.pkl`` (daily), ``excess_nav.pkl``, ``yearly.pkl``;
 * ``excess_nav.png`` (figures 12-13) and ``excess_nav_window.png`` (figures 14-15, 24).
 
-The headline numbers are logged as MLflow metrics ``performance.<name>``.  Conventions (geometric,
+The headline numbers are logged as MLflow metrics ``performance.<name>`` and in ``summary.json``
+(one saver and loader for every recorder: :mod:`.base`).  Conventions (geometric,
 252 sessions) are those of :mod:`.performance`, stated in its docstring.
 """
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
-from qlib.workflow.record_temp import RecordTemp
 from qlib.workflow.recorder import Recorder
 
+from ..schema import ARTIFACTS, DIAGNOSTICS_FILE, PORT_REPORT_FILE
+from .base import AnalysisRecord, artifact_name, load_artifact
 from .performance import (
     DEFAULT_WINDOW,
     PERIODS,
@@ -34,20 +33,12 @@ from .performance import (
     performance_summary,
     yearly_returns,
 )
-from .performance_plot import nav_frame, plot_excess_nav, save_figure
+from .performance_plot import nav_frame, plot_excess_nav
 
 SOLVED = ("optimal", "inaccurate", "relaxed")
 
 
-def load_artifact(recorder: Recorder, name: str, hint: str) -> Any:
-    """``recorder.load_object(name)`` with an error naming the artifact, the run and what writes it."""
-    try:
-        return recorder.load_object(name)
-    except Exception as exc:  # Qlib raises LoadObjectError, MLflow its own errors
-        raise FileNotFoundError(f"artifact {name!r} not found in recorder {recorder.id}: {hint}") from exc
-
-
-class PerformanceRecord(RecordTemp):
+class PerformanceRecord(AnalysisRecord):
     """Report tables 11/23/30/33/35 and figures 12-15/24 from a backtest's daily report (see module docstring).
 
     freq: the report frequency written by PortAnaRecord ("1day").  window: (start, end) of the
@@ -58,12 +49,12 @@ class PerformanceRecord(RecordTemp):
     (optional; gives the mean constituent weight).
     """
 
-    artifact_path = "performance"
+    artifact_path = ARTIFACTS.PERFORMANCE
 
     def __init__(self, recorder: Recorder, freq: str = "1day", window: Sequence = DEFAULT_WINDOW,
                  with_cost: bool = True, excess_mode: str = "difference", periods: int = PERIODS,
                  label: str = "portfolio", years: Sequence[int] | None = None,
-                 diagnostics: str | None = "optim/diagnostics.pkl") -> None:
+                 diagnostics: str | None = artifact_name(ARTIFACTS.OPTIM, DIAGNOSTICS_FILE)) -> None:
         super().__init__(recorder=recorder)
         if len(window) != 2:
             raise ValueError(f"window must be (start, end), got {window!r}")
@@ -73,21 +64,22 @@ class PerformanceRecord(RecordTemp):
 
     def list(self) -> list[str]:
         return ["table.pkl", "table.csv", "excess_returns.pkl", "excess_nav.pkl", "yearly.pkl",
-                "excess_nav.png", "excess_nav_window.png"]
+                "excess_nav.png", "excess_nav_window.png", "summary.json"]
 
     def _constituent_weight(self) -> float | None:
         if self.diagnostics is None:
             return None
-        try:
-            diag = self.recorder.load_object(self.diagnostics)
-        except Exception:  # a backtest from another strategy has no diagnostics: the column is left out
+        if not self.has(self.diagnostics):  # a backtest from another strategy: the column is left out
+            self.skip(f"no {self.diagnostics!r} in the run: constituent weight left out")
             return None
+        diag = self.load(self.diagnostics)
         solved = diag[diag["status"].isin(SOLVED)] if "status" in diag else diag
         return float(solved["constituent_weight"].mean()) if "constituent_weight" in solved else None
 
     def generate(self, **kwargs: Any) -> dict:
-        report = load_artifact(self.recorder, f"portfolio_analysis/report_normal_{self.freq}.pkl",
-                               "run PortAnaRecord (with generate_portfolio_metrics) before PerformanceRecord")
+        report_file = PORT_REPORT_FILE.replace("_1day.pkl", f"_{self.freq}.pkl")
+        report = load_artifact(self.recorder, report_file,
+                               hint="run PortAnaRecord (with generate_portfolio_metrics) before PerformanceRecord")
         e = excess_returns(report, self.with_cost, self.excess_mode)
         summary = performance_summary(e, self.window, self.periods, turnover=report.get("turnover"),
                                       years=self.years, constituent_weight=self._constituent_weight())
@@ -95,19 +87,10 @@ class PerformanceRecord(RecordTemp):
         navs = nav_frame(e)
         win_navs = nav_frame(e, *self.window)
         span = f"{e.index[0].date()}..{e.index[-1].date()}"
-        objects = {"table.pkl": table, "excess_returns.pkl": e, "excess_nav.pkl": navs["excess"],
-                   "yearly.pkl": yearly_returns(e)}
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp)
-            for name, obj in objects.items():
-                pd.to_pickle(obj, folder / name)
-            table.to_csv(folder / "table.csv")
-            save_figure(plot_excess_nav(navs, f"Excess NAV {span} ({self.label})"), folder / "excess_nav.png")
-            w0, w1 = (d.date() for d in self.window)
-            save_figure(plot_excess_nav(win_navs, f"Excess NAV {w0}..{w1} ({self.label})"),
-                        folder / "excess_nav_window.png")
-            self.recorder.save_objects(local_path=str(folder), artifact_path=self.get_path())
-        metrics = {f"{self.artifact_path}.{k}": float(v) for k, v in summary.items() if np.isfinite(v)}
-        self.recorder.log_metrics(**metrics)
+        objects = {"table": table, "excess_returns": e, "excess_nav": navs["excess"], "yearly": yearly_returns(e)}
+        w0, w1 = (d.date() for d in self.window)
+        figures = {"excess_nav": plot_excess_nav(navs, f"Excess NAV {span} ({self.label})"),
+                   "excess_nav_window": plot_excess_nav(win_navs, f"Excess NAV {w0}..{w1} ({self.label})")}
+        self.save_artifacts(tables={"table": table}, figures=figures, objects=objects, metrics=summary.to_dict())
         print(f"Performance ({span}, geometric, {self.periods} sessions/year):\n{table.T.to_string()}")
         return objects

@@ -22,7 +22,6 @@ One row per rebalance (``diagnostics.pkl`` / ``.csv`` under the artifact path, d
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +29,10 @@ import numpy as np
 import pandas as pd
 
 from ..optim import OptimInput, OptimResult
+from ..schema import ARTIFACTS, DIAGNOSTICS_FILE, WEIGHTS_FILE
 
-DIAGNOSTICS = "diagnostics"
-WEIGHTS = "weights"
+DIAGNOSTICS = Path(DIAGNOSTICS_FILE).stem
+WEIGHTS = Path(WEIGHTS_FILE).stem
 
 
 def _json(obj: Any) -> str:
@@ -113,10 +113,15 @@ class RebalanceLog:
         self.weights_frame().to_pickle(folder / f"{WEIGHTS}.pkl")
         return folder
 
-    def save(self, recorder, artifact_path: str = "optim") -> None:
-        """Log the artifacts into a Qlib recorder (MLflow) under ``artifact_path``."""
-        with tempfile.TemporaryDirectory() as tmp:
-            recorder.save_objects(local_path=str(self.write(tmp)), artifact_path=artifact_path)
+    def save(self, recorder, artifact_path: str = ARTIFACTS.OPTIM) -> None:
+        """Log the artifacts into a Qlib recorder (MLflow) under ``artifact_path``, in one go
+        (the analysis recorders' saver, :func:`qlib_ext.analysis.base.save_artifacts`)."""
+        from ..analysis.base import save_artifacts
+
+        diag = self.frame()
+        save_artifacts(recorder, artifact_path, tables={DIAGNOSTICS: diag},
+                       objects={DIAGNOSTICS: diag, WEIGHTS: self.weights_frame()},
+                       metrics={"n_rebalances": len(diag)})
 
 
 def active_recorder():
