@@ -9,7 +9,9 @@ Layout (what ``qlib.data.D`` reads with the default file storage)::
 
 The writer builds everything in a temporary directory beside the target and renames it into place
 on :meth:`DatasetWriter.commit`, so a failure never leaves a half-written dataset: the previous
-dataset at the target stays untouched until the new one is complete and verified.
+dataset at the target stays untouched until the new one is complete and verified.  The temp dir
+(``.<name>.tmp-<pid>-...``) and the backup of the swap (``.<name>.old-<pid>-...``) carry the writer's
+pid, so the next writer of the same target removes those a killed run left (:mod:`.tempdirs`).
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from .tempdirs import make_temp_dir, sweep, temp_path
 
 FREQS = ("day", "1min")
 
@@ -85,7 +88,10 @@ class DatasetWriter:
     def __init__(self, target: str | Path):
         self.target = Path(target).expanduser().resolve()
         self.target.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.tmp-", dir=self.target.parent))
+        name = self.target.name
+        sweep(self.target.parent, f".{name}.old-", "dataset backup", restore_to=self.target)
+        sweep(self.target.parent, f".{name}.tmp-", "dataset temp folder")
+        self.tmp = make_temp_dir(self.target.parent, f".{name}.tmp-")
         self._calendars: dict[str, int] = {}
         # (instrument, field, freq) -> (start index, number of values written)
         self._extent: dict[tuple[str, str, str], tuple[int, int]] = {}
@@ -218,8 +224,7 @@ class DatasetWriter:
         old = None
         try:
             if self.target.exists():
-                old = self.target.with_name(f".{self.target.name}.old-{os.getpid()}")
-                shutil.rmtree(old, ignore_errors=True)
+                old = temp_path(self.target.parent, f".{self.target.name}.old-")
                 os.replace(self.target, old)
             os.replace(self.tmp, self.target)
         except OSError:

@@ -5,7 +5,9 @@ chunks.  Each finished chunk is saved under ``<root>/.staging/<job>/`` with a ma
 interrupted build resumes from the last finished chunk; :meth:`FieldStager.commit` assembles each
 field's series and moves it into ``features/`` with ``os.replace`` (atomic per file), and only
 then removes the staging area.  Existing fields of the dataset are never touched except the ones
-being (re)built.
+being (re)built.  The staging area of a killed build is what the next run resumes from; the
+half-written files of a killed run (a chunk being saved, ``features/<inst>/.tmp-<pid>-...`` of a
+commit) carry its pid and are removed by the next stager (:mod:`.tempdirs`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ import pandas as pd
 
 from .bin_io import bin_path
 from .panel import read_calendar
+from .tempdirs import sweep, temp_path
+
+CHUNK_TMP = ".chunk.tmp-"   # <stage>/.chunk.tmp-<pid>-<token>: a chunk being saved
+BIN_TMP = ".tmp-"           # features/<inst>/.tmp-<pid>-<token>: a bin being committed
 
 
 class FieldStager:
@@ -39,6 +45,7 @@ class FieldStager:
             shutil.rmtree(self.stage)               # a different job under the same name: start over
             self.stage.mkdir(parents=True)
         manifest.write_text(json.dumps(spec))
+        sweep(self.stage, CHUNK_TMP, "staged chunk temp file")
 
     def done(self, chunk: str) -> bool:
         """True when ``chunk`` was saved by an earlier (possibly interrupted) run."""
@@ -49,7 +56,7 @@ class FieldStager:
         missing = set(self.fields) - {k.lower() for k in values}
         if missing:
             raise ValueError(f"chunk {chunk}: fields {sorted(missing)} missing")
-        tmp = self.stage / f"{chunk}.npz.tmp"
+        tmp = temp_path(self.stage, CHUNK_TMP)
         frames = {k.lower(): v for k, v in values.items()}
         first = frames[self.fields[0]]
         pos = self.calendar.get_indexer(pd.DatetimeIndex(first.index))
@@ -82,6 +89,8 @@ class FieldStager:
                 names.extend(str(x) for x in z["instruments"])
         names = sorted(set(names))
         col = {name: j for j, name in enumerate(names)}
+        for name in names:                        # bins half-written by a killed commit
+            sweep(self.root / "features" / name.lower(), BIN_TMP, "field temp file")
         for f in self.fields:                     # one field at a time: memory = one field's panel
             panel = np.full((T, len(names)), np.nan, dtype=np.float32)
             for part in parts:
@@ -101,7 +110,7 @@ class FieldStager:
                     continue
                 dest = bin_path(self.root, inst, f, self.freq)
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                tmp = dest.with_name(dest.name + ".tmp")
+                tmp = temp_path(dest.parent, BIN_TMP)
                 np.concatenate([np.array([a], dtype="<f4"), arr[a : b + 1].astype("<f4")]).tofile(tmp)
                 os.replace(tmp, dest)
         shutil.rmtree(self.stage)

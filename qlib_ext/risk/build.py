@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from .descriptors import compute_descriptors
 from .exposures import style_exposures
 from .qlib_export import export_riskmodel_root, write_benchmark_weight_fields
 from .regression import factor_returns
-from .store import STORE_DIR, long_table, replace_dir, write_json, write_table
+from .store import STORE_DIR, long_table, replace_dir, sweep_stale, temp_store, write_json, write_table
 
 FIELDS = ("change", "mcap", "turnover", "industry")
 
@@ -78,6 +77,7 @@ def build_risk(data_dir: str | Path, start: Any = None, end: Any = None, progres
     root = Path(data_dir).expanduser().resolve()
     cfg = config if isinstance(config, RiskConfig) else RiskConfig(**(config or {}))
     dest = Path(out).expanduser().resolve() if out is not None else root / STORE_DIR
+    sweep_stale(dest)
     cal, instruments, p = read_inputs(root, end)
     ret, mcap, turnover = p["change"], p["mcap"], p["turnover"]
     codes, ind = industry_index(p["industry"])
@@ -110,9 +110,7 @@ def build_risk(data_dir: str | Path, start: Any = None, end: Any = None, progres
     cov_days = in_range & np.isfinite(cov).all(axis=(1, 2))
     factors = [COUNTRY] + [industry_factor(c) for c in codes] + list(STYLES)
 
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.parent / f".{dest.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
+    tmp = temp_store(dest)
     try:
         mask = has_exp & exp_days[:, None]
         cols = {s: X[:, :, j] for j, s in enumerate(STYLES)}

@@ -1,7 +1,8 @@
 """The risk store: parquet files under ``<data_dir>/risk/`` that the strategy and the recorders load.
 
 Layout (every file written to a temp name and renamed; :func:`replace_dir` swaps a whole new store
-in, so readers never see a half-written one)::
+in, so readers never see a half-written one; :func:`temp_store` names the build folder after its
+process and first removes the ones a killed build left)::
 
     meta.json               config, factor names, industries, dates, conventions
     exposures.parquet       datetime, instrument, <styles> (float32), industry (int code); the exposures
@@ -30,6 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..data.tempdirs import make_temp_dir, sweep, temp_path
 from .config import COUNTRY, industry_factor
 
 STORE_DIR = "risk"
@@ -71,11 +73,24 @@ def long_table(dates: pd.DatetimeIndex, instruments: list[str], mask: np.ndarray
     return pa.table(cols)
 
 
+def sweep_stale(dest: Path) -> list[Path]:
+    """Remove the temp folders (and restore or remove the backups) that killed builds of ``dest`` left."""
+    dest = Path(dest)
+    return (sweep(dest.parent, f".{dest.name}.old-", "risk store backup", restore_to=dest)
+            + sweep(dest.parent, f".{dest.name}.tmp-", "risk store temp folder"))
+
+
+def temp_store(dest: Path) -> Path:
+    """A new temp directory beside ``dest`` (``.<name>.tmp-<pid>-...``), after :func:`sweep_stale`."""
+    sweep_stale(dest)
+    return make_temp_dir(Path(dest).parent, f".{Path(dest).name}.tmp-")
+
+
 def replace_dir(tmp: Path, dest: Path) -> None:
     """Swap the finished directory ``tmp`` into ``dest`` (the old one is removed after the swap)."""
     old = None
     if dest.exists():
-        old = dest.with_name(f".{dest.name}.old-{uuid.uuid4().hex[:8]}")
+        old = temp_path(dest.parent, f".{dest.name}.old-")
         os.replace(dest, old)
     os.replace(tmp, dest)
     if old is not None:

@@ -23,12 +23,15 @@ from tqdm.auto import tqdm
 
 from ..bin_io import bin_path, read_bin
 from ..panel import read_calendar, read_instruments
+from ..tempdirs import sweep
 from .build import BLOCK
 from .derive import ADJUSTED_FIELDS, stock_fields
 from .indexes import INDEX_FIELDS
 from .inputs import Inputs
 from .report import ImportReport
 
+#: Staging folder of one import run: ``<root>/.staging/import-<pid>`` (removed by the next run if it was killed).
+STAGE_PREFIX = "import-"
 #: A target close off the source's raw close x target factor by more than this counts as a mismatch.
 MISMATCH_TOL = 5e-3
 
@@ -65,7 +68,8 @@ def augment_dataset(root: Path, inp: Inputs, report: ImportReport, strict: bool,
     T, N = g.shape
     cal = read_calendar(root)
     off = int(cal.searchsorted(g.days[0]))
-    stage = root / ".staging" / f"import-{os.getpid()}"
+    sweep(root / ".staging", STAGE_PREFIX, "import staging folder")   # left by killed imports
+    stage = root / ".staging" / f"{STAGE_PREFIX}{os.getpid()}"
     shutil.rmtree(stage, ignore_errors=True)
     counts = {"stocks not in the target (skipped)": 0, "stock fields added": 0, "close mismatches": 0}
     stats: dict = {}
