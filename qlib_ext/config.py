@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-FAMILIES = ("market", "optimizer", "models", "sweeps")
+FAMILIES = ("market", "optimizer", "models", "sweeps", "pipeline")
 ENV_VAR = "QLIB_EXT_CONFIG_PATH"
 CWD_DIR = "configs"
 ORIGINS = ("explicit", "cwd", "env", "package")

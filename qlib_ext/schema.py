@@ -41,14 +41,16 @@ BENCHMARKS: dict[str, IndexInfo] = {
     "csi500": IndexInfo("csi500", "SH000905", "w_csi500", "CSI500"),
     "csi1000": IndexInfo("csi1000", "SH000852", "w_csi1000", "CSI1000"),
 }
+#: The CSI All Share index: instrument file name of the whole A-share universe, and its instrument.
+ALL_SHARE, ALL_SHARE_INSTRUMENT = "csiall", "SH000985"
 #: Every index instrument the datasets carry, by instrument file name.
-INDEX_INSTRUMENTS: dict[str, str] = {**{k: v.instrument for k, v in BENCHMARKS.items()}, "csiall": "SH000985"}
+INDEX_INSTRUMENTS: dict[str, str] = {**{k: v.instrument for k, v in BENCHMARKS.items()}, ALL_SHARE: ALL_SHARE_INSTRUMENT}
 #: Index instrument -> instrument file name (inverse of :data:`INDEX_INSTRUMENTS`).
 INDEX_MARKETS: dict[str, str] = {v: k for k, v in INDEX_INSTRUMENTS.items()}
 #: Instrument files of a dataset: every stock, the CSI All Share universe, the benchmark members.
-MARKETS = ("all", "csiall", *BENCHMARKS)
+MARKETS = ("all", ALL_SHARE, *BENCHMARKS)
 #: The strategy's default universe.
-UNIVERSE = "csiall"
+UNIVERSE = ALL_SHARE
 
 #: Point-in-time weight fields of the benchmarks.
 WEIGHT_FIELDS = tuple(v.weight_field for v in BENCHMARKS.values())

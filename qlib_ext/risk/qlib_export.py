@@ -33,9 +33,10 @@ from tqdm.auto import tqdm
 
 from ..data.fields import FieldStager
 from ..data.panel import read_instruments, read_panel
+from ..schema import BENCHMARKS, benchmark
 from .store import load_covariance_panel, load_exposures, load_meta, load_specific_risk, store_path
 
-BENCH_INDEXES = ("csi300", "csi500", "csi1000")
+BENCH_INDEXES = tuple(BENCHMARKS)
 
 
 def write_riskmodel_date(root: Path, date: pd.Timestamp, exposures: pd.DataFrame, cov: pd.DataFrame,
@@ -107,11 +108,12 @@ def write_benchmark_weight_fields(data_dir: str | Path, indexes: Iterable[str] =
     spans = read_instruments(root, "all")
     instruments = sorted(spans["instrument"].unique())
     first = instruments[0].lower()
-    present = [i for i in indexes if (root / "features" / first / f"w_{i}.day.bin").exists()]
+    weight = {i: benchmark(i).weight_field for i in indexes}
+    present = [i for i in indexes if (root / "features" / first / f"{weight[i]}.day.bin").exists()]
     if not present:
         return []
     fields = [f"{i}_weight" for i in present]
     stager = FieldStager(root, "risk_benchmark_weights", fields)
     if not stager.done("all"):
-        stager.save("all", {f"{i}_weight": read_panel(root, f"w_{i}", instruments) for i in present})
+        stager.save("all", {f"{i}_weight": read_panel(root, weight[i], instruments) for i in present})
     return stager.commit(spans)

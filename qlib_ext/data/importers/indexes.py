@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ...schema import INDEX_FIELDS, INDEX_MARKETS  # noqa: F401  (INDEX_FIELDS: re-exported to build, augment)
 from .daily import StockGrid
 from .report import ImportReport
 from .sources import numeric, parse_dates, qlib_codes, read_table
@@ -38,9 +39,8 @@ from .validate import (
     off_calendar,
 )
 
-#: Qlib index symbol -> market name (instrument file and ``w_<market>`` field).
-MARKETS = {"SH000300": "csi300", "SH000905": "csi500", "SH000852": "csi1000", "SH000985": "csiall"}
-INDEX_FIELDS = ("open", "high", "low", "close", "volume", "amount", "change", "factor")
+#: Qlib index symbol -> market name (instrument file and ``w_<market>`` field): :data:`qlib_ext.schema.INDEX_MARKETS`.
+MARKETS = INDEX_MARKETS
 
 
 def market_of(code: str) -> str:

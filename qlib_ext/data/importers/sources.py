@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ...schema import INDEX_INSTRUMENTS
 from .report import ImportReport, ImportValidationError
 
 SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz", ".txt")
@@ -48,7 +49,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "is_st": ("is_st", "st"),
 }
 #: Index codes that name the same index under another exchange's code.
-INDEX_ALIASES = {"SZ399300": "SH000300", "SZ399905": "SH000905", "SZ399852": "SH000852"}
+INDEX_ALIASES = {"SZ399300": INDEX_INSTRUMENTS["csi300"], "SZ399905": INDEX_INSTRUMENTS["csi500"],
+                 "SZ399852": INDEX_INSTRUMENTS["csi1000"]}
 _TS_RE = re.compile(r"^\s*(\d{6})\.(SH|SZ|BJ|CSI)\s*$", re.I)
 _QLIB_RE = re.compile(r"^\s*(SH|SZ|BJ)(\d{6})\s*$", re.I)
 

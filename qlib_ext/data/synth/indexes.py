@@ -20,10 +20,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-#: benchmark name -> Qlib instrument of the index
-INDEX_CODES = {"csi300": "SH000300", "csi500": "SH000905", "csi1000": "SH000852", "csiall": "SH000985"}
-BANDS = ("csi300", "csi500", "csi1000")
-INDEX_FIELDS = ("open", "high", "low", "close", "volume", "amount", "change", "factor")
+from ...schema import ALL_SHARE, BENCHMARKS, INDEX_FIELDS, PRICE_FIELDS
+from ...schema import INDEX_INSTRUMENTS as INDEX_CODES  # benchmark name -> Qlib instrument of the index
+
+BANDS = tuple(BENCHMARKS)
+__all__ = ["BANDS", "INDEX_CODES", "INDEX_FIELDS", "IndexBook", "reconstitution_days"]
 
 
 def reconstitution_days(days: pd.DatetimeIndex) -> np.ndarray:
@@ -52,7 +53,7 @@ class IndexBook:
         self.members = {b: np.zeros(n, dtype=bool) for b in BANDS}
         self.since = {b: np.full(n, -1, dtype=np.int64) for b in BANDS}
         self.spans: dict[str, list[tuple[int, int, int]]] = {b: [] for b in BANDS}
-        self.prev_w = {b: np.zeros(n) for b in (*BANDS, "csiall")}
+        self.prev_w = {b: np.zeros(n) for b in (*BANDS, ALL_SHARE)}
         self.level = {b: 1000.0 for b in INDEX_CODES}
         self.bars = {b: {f: np.full(len(days), np.nan) for f in INDEX_FIELDS} for b in INDEX_CODES}
 
@@ -92,8 +93,8 @@ class IndexBook:
 
         prev_close = rec["close"] / (1 + rec["change"])
         traded = np.isfinite(rec["close"])
-        ratio = {f: np.where(traded, rec[f] / np.where(traded, prev_close, 1.0), 1.0) for f in ("open", "high", "low", "close")}
-        member_sets = {**self.members, "csiall": listed}
+        ratio = {f: np.where(traded, rec[f] / np.where(traded, prev_close, 1.0), 1.0) for f in PRICE_FIELDS}
+        member_sets = {**self.members, ALL_SHARE: listed}
         fm = np.nan_to_num(rec["float_mcap"])
         for b, mem in member_sets.items():
             pw = self.prev_w[b]
@@ -113,8 +114,8 @@ class IndexBook:
             w = np.where(mem, fm, 0.0)
             w = w / w.sum() if w.sum() > 0 else w
             self.prev_w[b] = w
-            if b != "csiall":
-                rec[f"w_{b}"] = np.where(listed, w, np.nan)
+            if b != ALL_SHARE:
+                rec[BENCHMARKS[b].weight_field] = np.where(listed, w, np.nan)
 
         self.mcap_ring[t % self.window] = np.where(listed, rec["mcap"], np.nan)
         self.sessions += listed
