@@ -123,7 +123,7 @@ def test_input_universe_and_alpha_fill():
     bench = pd.Series([0.5, 0.5], index=["S3", "S4"])  # S4: member without a signal
     w0 = pd.Series([0.3, 0.2], index=["S0", "S5"])      # S5: held only
     expo = pd.DataFrame({"size": [0.1, np.nan, 0.3, 0.4, 0.5, 0.6]}, index=idx)
-    inp = OptimInput.build(alpha, bench, w0, exposures=expo, industry=pd.Series({"S0": 1, "S1": 2}))
+    inp = OptimInput.build(alpha, bench, w0, exposures=expo, industry=pd.Series({"S0": 1, "S3": 2}))  # S4: none
     assert list(inp.index) == idx
     np.testing.assert_allclose(inp.alpha, [3.0, 1.0, -2.0, -2.0, -2.0, -2.0])  # 'min' fill
     np.testing.assert_allclose(inp.benchmark, [0, 0, 0, 0.5, 0.5, 0])

@@ -5,6 +5,15 @@ Holdings are included so a suspended or limit-locked position can be kept and it
 in turnover.  Stocks in the universe without a signal get ``alpha_fill`` (default ``"min"``: the
 cross-sectional minimum of the given signal, so the optimizer never buys an unknown stock on
 purpose; it holds one only as far as the benchmark-tracking constraints force it).
+
+Inputs that do not line up are errors, not silent fills: every input must be indexed by the same
+instrument codes, and the share of the benchmark's members that ``alpha``, ``industry`` (a known
+code) and ``exposures`` (a row) cover must reach ``min_overlap`` (default :data:`MIN_OVERLAP`;
+the boundary passes); an input indexed by integers is named as such.  Above the threshold, the
+members left out are filled (alpha ``alpha_fill``, industry its own bucket, exposures 0) and
+counted in ``notes``.  :func:`check_styles` (run by the optimizer) refuses a constrained style with
+no finite exposure among the benchmark members: filling all of them with 0 would make the
+constraint bind nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +26,8 @@ import pandas as pd
 
 AlphaFill = Union[str, float]
 UNKNOWN_INDUSTRY = "__unknown__"
+#: Default least share of the benchmark members each of alpha, industry and exposures must cover.
+MIN_OVERLAP = 0.5
 
 
 @dataclass
@@ -42,6 +53,7 @@ class OptimInput:
     factor_cov: np.ndarray | None = None
     risk_factors: list = field(default_factory=list)
     notes: list = field(default_factory=list)
+    exposure_missing: np.ndarray | None = None   # (n, k) True where the exposure was NaN/absent (then set to 0)
 
     @property
     def n(self) -> int:
@@ -77,13 +89,18 @@ class OptimInput:
         specific_var: pd.Series | None = None,
         factor_cov: pd.DataFrame | None = None,
         alpha_fill: AlphaFill = "min",
+        min_overlap: float = MIN_OVERLAP,
     ) -> OptimInput:
         """Align pandas inputs (indexed by instrument) on the universe; see the module docstring.
 
         NaN exposures become 0 (the mean of a z-scored exposure) and a missing industry becomes its
         own bucket ``__unknown__``; both are counted in ``notes``.  Benchmark weights are rescaled
         to sum to 1 (noted when they did not).  Negative weights raise ValueError naming stocks.
+        ``min_overlap``: least share of the benchmark members that alpha, industry and exposures
+        must cover (ValueError naming the input below it).
         """
+        if not 0 <= min_overlap <= 1:
+            raise ValueError(f"min_overlap must be in [0, 1], got {min_overlap}")
         alpha = _series(alpha, "alpha")
         infinite = alpha.index[np.isinf(alpha.to_numpy(dtype=float))]
         if len(infinite):
@@ -105,6 +122,12 @@ class OptimInput:
         b = np.array(bench.reindex(index, fill_value=0.0), dtype=float)
         if b.sum() <= 0:
             raise ValueError("benchmark has no positive weight in the universe")
+        members = bench.index[bench > 0]
+        _check_overlap("alpha", alpha.index, members, min_overlap)
+        if industry is not None:
+            _check_overlap("industry", industry.index[industry.notna()], members, min_overlap)
+        if exposures is not None:
+            _check_overlap("exposures", exposures.index, members, min_overlap)
         if abs(b.sum() - 1.0) > 1e-6:
             notes.append(f"benchmark weights summed to {b.sum():.6f}; rescaled to 1")
         b = b / b.sum()
@@ -112,7 +135,7 @@ class OptimInput:
         if w.sum() > 1 + 1e-6:
             raise ValueError(f"w0 sums to {w.sum():.6f} > 1")
         ind_codes, ind_names = _industry(industry, index, notes)
-        X, factors = _exposures(exposures, index, notes)
+        X, factors, missing_x = _exposures(exposures, index, notes)
         spec = None
         if specific_var is not None:
             spec = np.array(_series(specific_var, "specific_var").reindex(index), dtype=float)
@@ -128,6 +151,7 @@ class OptimInput:
             industries=ind_names, exposures=X, factors=factors, suspended=_mask(suspended, index),
             limit_up=_mask(limit_up, index), limit_down=_mask(limit_down, index),
             specific_var=spec, factor_cov=cov, risk_factors=risk_factors, notes=notes,
+            exposure_missing=missing_x,
         )
 
 
@@ -167,13 +191,56 @@ def _industry(industry: pd.Series | None, index: pd.Index, notes: list) -> tuple
     return codes.astype(np.int64), list(names)
 
 
-def _exposures(exposures: pd.DataFrame | None, index: pd.Index, notes: list) -> tuple[np.ndarray, list]:
+def _exposures(exposures: pd.DataFrame | None, index: pd.Index, notes: list
+               ) -> tuple[np.ndarray, list, np.ndarray]:
     if exposures is None:
-        return np.zeros((len(index), 0)), []
+        return np.zeros((len(index), 0)), [], np.zeros((len(index), 0), dtype=bool)
     X = np.array(exposures.reindex(index), dtype=float)
     bad = np.isnan(X)
     if bad.any():
         cols = [str(c) for c, k in zip(exposures.columns, bad.sum(0)) if k]
         notes.append(f"NaN exposures set to 0 in {cols} ({int(bad.any(1).sum())} stocks)")
         X = np.where(bad, 0.0, X)
-    return X, [str(c) for c in exposures.columns]
+    return X, [str(c) for c in exposures.columns], bad
+
+
+def _examples(index: pd.Index, k: int = 3) -> list:
+    return list(index[:k])
+
+
+def _check_overlap(name: str, have: pd.Index, members: pd.Index, min_overlap: float) -> None:
+    """ValueError naming ``name`` when it covers less than ``min_overlap`` of the benchmark members."""
+    share = float(members.isin(have).mean()) if len(members) else 1.0
+    if share >= min_overlap:
+        return
+    hint = "index every input by instrument code"
+    if pd.api.types.is_integer_dtype(have) and not pd.api.types.is_integer_dtype(members):
+        hint = f"{name} is indexed by integers (a reset_index?); {hint}"
+    raise ValueError(f"{name}: covers {share:.1%} of the {len(members)} benchmark members "
+                     f"(min_overlap {min_overlap:.0%}); {name} has {_examples(have)}, the benchmark has "
+                     f"{_examples(members)}: {hint}")
+
+
+def _constraint_styles(constraint) -> list[str]:
+    """The exposure columns a constraint reads (``bounds`` keys of a style band, ``factor`` of a moment)."""
+    styles = [str(s) for s in (getattr(constraint, "bounds", None) or {})]
+    factor = getattr(constraint, "factor", None)
+    if factor is not None and str(factor) not in styles:
+        styles.append(str(factor))
+    return styles
+
+
+def check_styles(inp: OptimInput, constraints) -> None:
+    """ValueError naming the style and the constraint when no benchmark member has a finite exposure to it."""
+    if inp.exposure_missing is None or not inp.factors:
+        return
+    members = inp.members
+    for c in constraints:
+        for style in _constraint_styles(c):
+            if style not in inp.factors:
+                continue  # the constraint itself names the missing column (KeyError)
+            j = inp.factors.index(style)
+            if inp.exposure_missing[members, j].all():
+                raise ValueError(f"exposures: style {style!r} (constraint {c.name}) has no finite value among the "
+                                 f"{int(members.sum())} benchmark members; filled with 0 it would bind nothing "
+                                 "(give the exposures of this date, or drop the constraint)")

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .constraints import Constraint, figure10_constraints, make_constraint
-from .inputs import AlphaFill, OptimInput
+from .inputs import AlphaFill, OptimInput, check_styles
 from .program import HardInfeasible, build_program, effective_box
 from .result import OptimResult, make_result
 from .solvers import CHECK_TOL, SOLVERS, Outcome, run_solver
@@ -66,6 +66,7 @@ class IndexOptimizer:
 
     def solve(self, inp: OptimInput) -> OptimResult:
         """Optimal weights for one rebalance; see the module docstring for the fallback chain."""
+        check_styles(inp, self.constraints)
         t0 = time.perf_counter()
         attempts: list[dict] = []
         notes = list(inp.notes)

@@ -188,3 +188,68 @@ def test_optim_rerun_is_bitwise_deterministic(market):
     runs = [solve(market, figure10_constraints()) for _ in range(2)]
     assert runs[0].status == "optimal"
     pd.testing.assert_series_equal(runs[0].weights, runs[1].weights, check_exact=True)
+
+
+# -- inputs that do not share an index (issue 12) -------------------------------------------------
+def members_of(market: dict) -> pd.Index:
+    return market["benchmark"].index[market["benchmark"] > 0]
+
+
+@pytest.mark.parametrize("name", ["alpha", "industry", "exposures"])
+def test_optim_input_indexed_by_integers_is_named(market, name):
+    bad = market[name].reset_index(drop=True)
+    with pytest.raises(ValueError, match=rf"^{name}: covers 0\.0% of the \d+ benchmark members.*"
+                                         rf"{name} is indexed by integers"):
+        solve(market, **{name: bad})
+
+
+@pytest.mark.parametrize("name", ["alpha", "industry", "exposures"])
+def test_optim_input_of_other_codes_is_named(market, name):
+    bad = market[name].copy()
+    bad.index = [f"X{c}" for c in bad.index]                    # another market's codes
+    with pytest.raises(ValueError, match=rf"^{name}: covers 0\.0% .*{name} has \['X"):
+        solve(market, **{name: bad})
+
+
+@pytest.mark.parametrize("name", ["alpha", "industry", "exposures"])
+def test_optim_overlap_threshold_at_the_boundary(market, name):
+    """Covering exactly ``min_overlap`` of the members passes (members left out are filled and noted);
+    one member fewer is an error naming the input and the share."""
+    members = members_of(market)
+    m = len(members)
+    half = m // 2 if m % 2 == 0 else None
+    assert half is not None, "the fixture's benchmark should have an even number of members"
+    keep = market[name].index.difference(members[half:])        # non-members + the first half of the members
+    res = solve(market, **{name: market[name].loc[keep]})
+    assert res.status == "optimal"
+    note = {"alpha": f"alpha filled ('min') for {m - half} stocks",
+            "industry": f"industry unknown for {m - half} stocks",
+            "exposures": "NaN exposures set to 0 in"}[name]
+    assert any(n.startswith(note) for n in res.notes), res.notes
+    fewer = keep.difference(members[half - 1:half])
+    with pytest.raises(ValueError, match=rf"^{name}: covers {100 * (half - 1) / m:.1f}% of the {m} benchmark members "
+                                         r"\(min_overlap 50%\)"):
+        solve(market, **{name: market[name].loc[fewer]})
+    # the threshold is a keyword: at 0 the sparse input passes, at 1 the half one fails
+    assert solve(market, min_overlap=0.0, **{name: market[name].loc[fewer]}).status == "optimal"
+    with pytest.raises(ValueError, match="min_overlap 100%"):
+        solve(market, min_overlap=1.0, **{name: market[name].loc[keep]})
+
+
+def test_optim_constrained_style_all_nan_among_members_names_style_and_constraint(market):
+    expo = market["exposures"].copy()
+    members = members_of(market)
+    expo.loc[members, "size"] = np.nan                          # finite only outside the benchmark
+    with pytest.raises(ValueError, match=r"exposures: style 'size' \(constraint StyleDeviation\) has no finite value "
+                                         rf"among the {len(members)} benchmark members"):
+        solve(market, figure10_constraints(), exposures=expo)
+    # one finite member is enough to constrain: the rest are filled with 0 and counted
+    expo.loc[members[0], "size"] = market["exposures"].loc[members[0], "size"]
+    res = solve(market, figure10_constraints(), exposures=expo)
+    assert res.status in ("optimal", "relaxed")
+    assert f"NaN exposures set to 0 in ['size'] ({len(members) - 1} stocks)" in res.notes
+    # an unconstrained style may be all NaN: nothing reads it
+    other = [c for c in market["exposures"].columns if c != "size"][0]
+    expo = market["exposures"].copy()
+    expo[other] = np.nan
+    assert solve(market, figure10_constraints(), exposures=expo).status == "optimal"
