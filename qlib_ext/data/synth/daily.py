@@ -24,7 +24,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .indexes import BANDS
 from .minute import day_q
+from .path import IndexPath, hat_basis, solve_tilts
 from .universe import Universe, limit_pct
 
 STYLES = ("size", "liquidity", "volatility", "momentum")
@@ -54,6 +56,15 @@ def rank_normal(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
     ranks = np.argsort(np.argsort(x[mask], kind="stable"), kind="stable")
     out[mask] = ndtri((ranks + 0.5) / k)
     return out
+
+
+def alpha_multiplier(calendar, day: pd.Timestamp) -> float:
+    """Strength multiplier of the alpha calendar ``[[date, mult], ...]`` on ``day``: linear between the
+    dated knots, flat before the first and after the last; 1 without a calendar."""
+    if not calendar:
+        return 1.0
+    x = [float(pd.Timestamp(d).value) for d, _ in calendar]
+    return float(np.interp(float(day.value), x, [float(m) for _, m in calendar]))
 
 
 def _student(rng: np.random.Generator, df: float, size) -> np.ndarray:
@@ -88,6 +99,8 @@ class DailySimulator:
             (pd.Timestamp(r["start"]), pd.Timestamp(r["end"]), r) for r in cfg.get("regimes", [])
         ]
         self.t0 = days[0]
+        self.path = IndexPath(cfg, days) if cfg.get("path") else None
+        self.style_rows: list[tuple] = []
 
     # -- helpers ---------------------------------------------------------------------------
     def _regime(self, day: pd.Timestamp) -> dict:
@@ -116,8 +129,32 @@ class DailySimulator:
         return ring[idx]
 
     # -- one session -----------------------------------------------------------------------
-    def step(self, t: int) -> dict[str, np.ndarray]:
-        """Simulate session ``t``; returns float arrays (n,) of the day's fields (NaN = not listed)."""
+    def _path_tilt(self, t: int, R, prev, up, dn, trading, listed, book) -> np.ndarray | None:
+        """Per-stock drift (market + size-band tilts) that puts the bands on their target path."""
+        W = np.stack([book.prev_w[b] for b in BANDS])
+        tot = W.sum(axis=1)
+        if t == 0 or (tot <= 0).any():
+            return None
+        lo, hi = dn / prev, up / prev
+        ratio = np.where(trading, np.clip(np.exp(R), lo, hi), 1.0)
+        natural = np.log(W @ ratio / tot)
+        target = self.path.targets(t, np.array([book.level[b] for b in BANDS]), natural)
+        if target is None:
+            return None
+        s = rank_normal(np.log(self.price * self.u.total_shares), listed)
+        k300, k500, k1000 = W @ s / tot
+        k500 = max(k500, k1000 + 0.05)
+        k300 = max(k300, k500 + 0.05)
+        phi = hat_basis(s, np.array([k1000, k500, k300]))
+        d = solve_tilts(R, lo, hi, trading, W, phi, target)
+        return phi @ d
+
+    def step(self, t: int, book=None) -> dict[str, np.ndarray]:
+        """Simulate session ``t``; returns float arrays (n,) of the day's fields (NaN = not listed).
+
+        ``book`` (the :class:`~.indexes.IndexBook`, updated through t-1) lets the index path steer the
+        day's band returns (:mod:`.path`); without it the market runs free.
+        """
         cfg, u, rng, n = self.cfg, self.u, self.rng, self.n
         ret, turn_cfg, sus = cfg["returns"], cfg["turnover"], cfg["suspension"]
         self._t = t - 1  # ring buffers hold data through t-1
@@ -154,7 +191,7 @@ class DailySimulator:
         # planted alpha (signal computed from data through t-1)
         acfg = cfg["alpha"]
         years = (day - self.t0).days / 365.25
-        strength = acfg["strength"] * 0.5 ** (years / acfg["half_life_years"])
+        strength = acfg["strength"] * 0.5 ** (years / acfg["half_life_years"]) * alpha_multiplier(acfg.get("calendar"), day)
         self.alpha_e = acfg["decay"] * self.alpha_e + self.signal
         alpha = strength * (1 - acfg["decay"]) * self.alpha_e
 
@@ -168,13 +205,18 @@ class DailySimulator:
         mean_jump = np.mean(ret["jump_size"]) * u.jump_scale * (ret["jump_up_prob"] - ret["jump_down_prob"])
         R = systematic + alpha + eps + jump - mean_jump + self.carry
 
-        # suspended: no trade, the systematic move waits in the carry
-        self.carry = np.where(paused, self.carry + systematic, 0.0)
-
         prev = self.price.copy()
         lim = limit_pct(u, day, cfg)
         up = np.round(prev * (1 + lim), 2)
         dn = np.round(prev * (1 - lim), 2)
+        if self.path is not None and book is not None:
+            tilt = self._path_tilt(t, R, prev, up, dn, trading, listed, book)
+            if tilt is not None:
+                systematic = systematic + tilt
+                R = R + tilt
+
+        # suspended: no trade, the systematic move waits in the carry
+        self.carry = np.where(paused, self.carry + systematic, 0.0)
         close = np.clip(np.round(prev * np.exp(R), 2), dn, up)
         at_up, at_dn = close >= up - 1e-9, close <= dn + 1e-9
         realised = np.log(close / prev)
@@ -213,6 +255,7 @@ class DailySimulator:
         self.listed_sessions += listed
         self._t = t
         self._update_signal(trading)
+        self._style_row(day, trading, turnover)
 
         nan = np.full(n, np.nan)
         tr = trading
@@ -250,3 +293,23 @@ class DailySimulator:
         size = rank_normal(np.log(self.price * self.u.total_shares), mask)
         beta = (signal[mask] @ size[mask]) / max(size[mask] @ size[mask], 1e-12)
         self.signal = np.where(mask, signal - beta * size, 0.0)
+
+    def _style_row(self, day: pd.Timestamp, trading: np.ndarray, turnover: np.ndarray) -> None:
+        """Daily rank correlations of the planted composite (tomorrow's expected alpha) with styles."""
+        mask = trading & (self.listed_sessions >= 20)
+        if mask.sum() < 10:
+            return
+        comp = self.cfg["alpha"]["decay"] * self.alpha_e + self.signal
+        r10 = self._last(self.r20, 10)
+        t10 = self._last(self.t20, 10)
+        cols = {"ret_10": r10.sum(axis=0), "std_10d": r10.std(axis=0), "turn_10d": t10.mean(axis=0),
+                "size": np.log(self.price * self.u.total_shares)}
+        a = _rank(comp[mask])
+        self.style_rows.append((day, *(float(np.corrcoef(a, _rank(v[mask]))[0, 1]) for v in cols.values())))
+
+
+STYLE_COLUMNS = ("ret_10", "std_10d", "turn_10d", "size")
+
+
+def _rank(x: np.ndarray) -> np.ndarray:
+    return np.argsort(np.argsort(x, kind="stable"), kind="stable").astype(float)

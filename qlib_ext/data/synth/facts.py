@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ...schema import BENCHMARKS
 from ..panel import read_calendar, read_panel
 
 #: Values measured on the real fixture (CSI300/500/1000 members, 2021-01-04 .. 2024-03-29), from SPEC 3.2.
@@ -45,8 +46,7 @@ def stylized_facts(root: str | Path) -> pd.DataFrame:
     vals = r.to_numpy().ravel()
     vals = vals[np.isfinite(vals)]
     kurt = float(((vals - vals.mean()) ** 4).mean() / vals.var() ** 2 - 3) if vals.size else np.nan
-    idx = {b: read_panel(root, "close", [code])[code] for b, code in
-           (("csi300", "SH000300"), ("csi500", "SH000905"), ("csi1000", "SH000852"))}
+    idx = {b: read_panel(root, "close", [info.instrument])[info.instrument] for b, info in BENCHMARKS.items()}
     facts = {
         "limit_up_share": float(at_up.loc[window].sum().sum() / traded.loc[window].sum().sum()),
         "limit_down_share": float(at_dn.loc[window].sum().sum() / traded.loc[window].sum().sum()),
@@ -84,3 +84,76 @@ def _intraday_volume_shares(root: Path) -> dict:
         return {}
     return {"volume_share_first30": v[:30].sum() / tot, "volume_share_mid180": v[30:210].sum() / tot,
             "volume_share_last30": v[210:].sum() / tot}
+
+
+#: The report's figures 16-17: mean daily rank correlation of the planted composite with styles.
+ALPHA_STYLE_TARGETS = {"ret_10": -0.28, "std_10d": -0.43, "turn_10d": -0.41, "size": 0.0}
+NAV_DATES = ("2024-01-31", "2024-02-05", "2024-02-07", "2024-02-29", "2024-03-29")
+#: tolerances of the period-path facts (issue 9): quarterly 2021-2024Q1, 2024Q1 NAVs, yearly 2017-2020
+PATH_TOL = {"quarter": 0.04, "nav": 0.03, "year": 0.08}
+
+
+def _index_closes(root: Path) -> pd.DataFrame:
+    codes = {b: info.instrument for b, info in BENCHMARKS.items()}
+    px = read_panel(root, "close", list(codes.values())).astype(float)
+    return px.rename(columns={v: k for k, v in codes.items()})[list(codes)]
+
+
+def _period_returns(px: pd.DataFrame, freq: str) -> pd.DataFrame:
+    """Close-to-close returns per calendar period; the first period only if it starts at its first day."""
+    last = px.groupby(px.index.to_period(freq)).tail(1)
+    ret = last.pct_change()
+    return ret.set_axis(last.index.to_period(freq)).iloc[1:]
+
+
+def path_facts(root: str | Path) -> pd.DataFrame:
+    """Index path facts of a dataset next to their targets: rows (fact, dataset, real, tol, ok).
+
+    * ``q:<band>:<YYYYQn>``: quarterly returns 2021Q1..2024Q1 against the real closes (packaged file);
+    * ``nav:<band>:<date>``: 2024Q1 NAVs relative to 2023-12-29 against the real ones;
+    * ``y:<band>:<year>``: yearly returns 2017-2020 against the preset's targets (``path.periods``);
+    * ``order:<year>``: whether CSI300 > CSI500 > CSI1000 ordering of that year matches the target's.
+    """
+    import yaml
+
+    from .path import read_daily_targets
+
+    root = Path(root)
+    px = _index_closes(root)
+    real = read_daily_targets()
+    rows = []
+    if px.index[0] <= pd.Timestamp("2020-12-31") and px.index[-1] >= pd.Timestamp("2024-03-29"):
+        qs, qr = _period_returns(px.loc[:"2024-03-29"], "Q"), _period_returns(real, "Q")
+        for q in qr.index:
+            for b in px.columns:
+                rows.append((f"q:{b}:{q}", qs.loc[q, b], qr.loc[q, b], PATH_TOL["quarter"]))
+    if px.index[0] <= pd.Timestamp("2023-12-29") and px.index[-1] >= pd.Timestamp("2024-03-29"):
+        for d in NAV_DATES:
+            for b in px.columns:
+                rows.append((f"nav:{b}:{d}", px.loc[d, b] / px.loc["2023-12-29", b],
+                             real.loc[d, b] / real.loc["2023-12-29", b], PATH_TOL["nav"]))
+    cfg = yaml.safe_load((root / "meta" / "market.yaml").read_text())
+    ys = _period_returns(px, "Y") if len(px) else pd.DataFrame()
+    for per in (cfg.get("path") or {}).get("periods", []):
+        end = pd.Timestamp(per["end"])
+        if not (2017 <= end.year <= 2020) or end.month != 12 or pd.Period(end.year, "Y") not in ys.index:
+            continue
+        got = ys.loc[pd.Period(end.year, "Y")]
+        for b in px.columns:
+            rows.append((f"y:{b}:{end.year}", got[b], float(per[b]), PATH_TOL["year"]))
+        want = [float(per[b]) for b in px.columns]
+        same = list(np.argsort(got.to_numpy())) == list(np.argsort(want)) and all(
+            np.sign(g) == np.sign(w) for g, w in zip(got.to_numpy(), want))
+        rows.append((f"order:{end.year}", float(same), 1.0, 0.0))
+    out = pd.DataFrame(rows, columns=["fact", "dataset", "real", "tol"]).set_index("fact")
+    out["ok"] = (out["dataset"] - out["real"]).abs() <= out["tol"] + 1e-12
+    return out
+
+
+def alpha_style_facts(root: str | Path) -> pd.DataFrame:
+    """Mean daily rank correlation of the planted composite with ret_10 / std_10d / turn_10d / size
+    (from ``meta/planted_alpha_style.csv``, written by the generator), next to the report's values."""
+    table = pd.read_csv(Path(root) / "meta" / "planted_alpha_style.csv", index_col="date")
+    got = table.mean()
+    return pd.DataFrame({"dataset": got.reindex(list(ALPHA_STYLE_TARGETS)),
+                         "real": pd.Series(ALPHA_STYLE_TARGETS)}).rename(index=lambda k: f"alpha_corr_{k}")

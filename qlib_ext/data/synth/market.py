@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from ..bin_io import DatasetWriter
 from ..calendar import MINUTES_PER_DAY, minute_calendar, trading_days
 from .config import load_market_config, validate_market_config
-from .daily import DailySimulator
+from .daily import STYLE_COLUMNS, DailySimulator
 from .indexes import BANDS, INDEX_CODES, INDEX_FIELDS, IndexBook
 from .minute import MINUTE_FIELDS, day_draws, minute_bars
 from .universe import BOARDS, SW_L1, build_universe
@@ -86,7 +86,7 @@ def build_market(preset: str | Path | dict = "tiny", out: str | Path = "data/qli
             b1 = min(T, b0 + block_days)
             daily = _Block(STOCK_FIELDS, b1 - b0, universe.n, b0)
             for t in range(b0, b1):
-                rec = sim.step(t)
+                rec = sim.step(t, book)
                 bars = _day_minutes(rec, t, seed, universe.n, icfg)
                 rec["amount"] = np.where(rec["_trading"], bars["amount"].sum(axis=1), np.where(rec["_listed"], 0.0, np.nan))
                 rec["vwap"] = np.where(rec["_trading"], rec["amount"] / np.where(rec["_trading"], rec["volume"], 1.0), np.nan)
@@ -112,6 +112,7 @@ def build_market(preset: str | Path | dict = "tiny", out: str | Path = "data/qli
                 writer.write_feature(code, f, 0, book.bars[name][f])
         _write_instruments(writer, universe, days, book)
         _write_meta(writer, cfg, universe, days)
+        _write_alpha_style(writer, sim)
     return Path(out).expanduser().resolve()
 
 
@@ -128,6 +129,13 @@ def _write_instruments(writer: DatasetWriter, universe, days: pd.DatetimeIndex, 
     writer.write_instruments("csiall", spans)
     for band, rows in book.close_spans(len(days) - 1).items():
         writer.write_instruments(band, [(universe.symbols[i], days[a], days[b]) for i, a, b in rows])
+
+
+def _write_alpha_style(writer: DatasetWriter, sim: DailySimulator) -> None:
+    """``meta/planted_alpha_style.csv``: daily rank correlations of the planted composite with styles."""
+    table = pd.DataFrame(sim.style_rows, columns=["date", *STYLE_COLUMNS])
+    table["date"] = pd.to_datetime(table["date"]).dt.strftime("%Y-%m-%d")
+    table.round(5).to_csv(writer.root / "meta" / "planted_alpha_style.csv", index=False)
 
 
 def _write_meta(writer: DatasetWriter, cfg: dict, universe, days: pd.DatetimeIndex) -> None:
