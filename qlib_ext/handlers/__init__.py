@@ -15,6 +15,7 @@ _EXPORTS = {
     "DailyKline": ".kline",
     "WeeklyKline": ".kline",
     "MinuteFactors": ".minute",
+    "SequenceDataset": ".sequence",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from ..device import resolve_device
+
 Array = Any  # numpy.ndarray or torch.Tensor
 
 
@@ -137,14 +139,6 @@ def backend_for(x: Array, dtype: str | None = None) -> NumpyBackend:
     return TorchBackend(str(x.device), dtype or str(x.dtype).replace("torch.", ""))
 
 
-def _may_have_gpu() -> bool:
-    """Cheap pre-check before importing torch (seconds): an NVIDIA device node or torch already loaded."""
-    import glob
-    import sys
-
-    return "torch" in sys.modules or bool(glob.glob("/dev/nvidia[0-9]*")) or bool(glob.glob("/dev/dxg"))
-
-
 def get_backend(device: str = "auto", dtype: str = "float32") -> NumpyBackend:
     """``auto``: a CUDA GPU through torch when ``torch.cuda.is_available()``, else NumPy.
 
@@ -156,17 +150,7 @@ def get_backend(device: str = "auto", dtype: str = "float32") -> NumpyBackend:
     if device == "torch-cpu":
         return TorchBackend("cpu", dtype)
     if device == "auto":
-        if not _may_have_gpu():
-            return NumpyBackend(dtype)
-        try:
-            import torch
-        except ImportError:
-            return NumpyBackend(dtype)
-        return TorchBackend("cuda", dtype) if torch.cuda.is_available() else NumpyBackend(dtype)
+        return TorchBackend("cuda", dtype) if resolve_device("auto") == "cuda" else NumpyBackend(dtype)
     if device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise RuntimeError(f"device={device!r}: torch.cuda.is_available() is False on this machine")
-        return TorchBackend(device, dtype)
+        return TorchBackend(resolve_device(device), dtype)
     raise ValueError(f"device={device!r}: expected auto, cpu, numpy, cuda, cuda:N or torch-cpu")
