@@ -22,7 +22,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 def _cmd_check(args: argparse.Namespace) -> int:
     from .data.check import check_dataset
 
-    report = check_dataset(args.dir, max_instruments=args.max_instruments)
+    require = [u.strip() for u in args.require.split(",") if u.strip()] if args.require else None
+    report = check_dataset(args.dir, max_instruments=args.max_instruments, require=require)
     print(report.render())
     return 0 if report.ok else 1
 
@@ -107,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     check = dsub.add_parser("check", help="validate a Qlib dataset; exit 1 naming what failed")
     check.add_argument("dir")
     check.add_argument("--max-instruments", type=int, default=None, help="check only the first N stocks")
+    check.add_argument("--require", default=None, metavar="USES",
+                       help="comma list of qlib,strategy,risk,minute: fields those uses need are errors, the rest "
+                            "warnings; the report says what the other uses still need (default: what "
+                            "meta/dataset.json claims, else every SPEC field)")
     check.set_defaults(func=_cmd_check)
 
     imp = dsub.add_parser("import", help="import tushare-like CSV/Parquet files into a Qlib dataset")

@@ -8,6 +8,8 @@ findings name the check, instrument, field, first offending date and number of o
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dc_field
@@ -16,21 +18,28 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..schema import BENCHMARKS, INDEX_FIELDS, INDEX_INSTRUMENTS, MARKETS, STOCK_FIELDS, WEIGHT_FIELDS
 from .calendar import MINUTES_PER_DAY, minute_offsets
 
-#: Daily fields of every stock (SPEC 3.1); missing ones are errors unless ``required_fields`` says otherwise.
-STOCK_FIELDS = (
-    "open", "high", "low", "close", "vwap", "volume", "amount", "factor", "change", "turnover",
-    "total_shares", "float_shares", "mcap", "float_mcap", "industry", "up_limit", "down_limit", "paused",
-    "w_csi300", "w_csi500", "w_csi1000",
-)
 #: The minimum any stock dataset needs (pass as ``required_fields`` for imported data lacking extras).
 CORE_FIELDS = ("open", "high", "low", "close", "volume", "factor")
-INDEX_CODES = ("SH000300", "SH000905", "SH000852", "SH000985")
-INDEX_FIELDS = ("open", "high", "low", "close", "volume", "amount", "change", "factor")
-BENCHES = ("csi300", "csi500", "csi1000")
-MARKETS = ("all", "csiall", *BENCHES)
+INDEX_CODES = tuple(INDEX_INSTRUMENTS.values())
+BENCHES = tuple(BENCHMARKS)
 REL_TOL, VWAP_TOL, LIMIT_TOL = 1e-6, 5e-3, 5e-3
+#: What each use of a dataset needs (``check_dataset(require=...)``, ``qlib-ext data check --require``):
+#: ``qlib`` = a plain Qlib dataset (e.g. Qlib's ``cn_data``); ``strategy`` = the index-enhancement backtest
+#: (deal price, trading state, industry bands; a benchmark's weight field, at least one of
+#: :data:`~qlib_ext.schema.WEIGHT_FIELDS`); ``risk`` = ``qlib-ext risk build``; ``minute`` = the minute factors.
+REQUIREMENTS: dict[str, tuple[str, ...]] = {
+    "qlib": CORE_FIELDS,
+    "strategy": (*CORE_FIELDS, "vwap", "paused", "up_limit", "down_limit", "industry"),
+    "risk": ("change", "mcap", "turnover", "industry"),
+    "minute": CORE_FIELDS,
+}
+#: How missing day fields are added to an existing dataset.
+IMPORT_HINT = "qlib-ext data import --source <tushare-like files> --augment {root}"
+CASE_FIX = ("cd {features} && for d in *; do l=$(echo \"$d\" | tr A-Z a-z); [ \"$d\" = \"$l\" ] || mv \"$d\" \"$l\"; done "
+            "(and the same for upper-case *.bin file names)")
 
 
 @dataclass
@@ -165,7 +174,8 @@ def _read_spans(root: Path, rep: CheckReport, market: str, days: pd.DatetimeInde
     return df
 
 
-def _check_instruments(root: Path, rep: CheckReport, days: pd.DatetimeIndex) -> dict[str, pd.DataFrame | None]:
+def _check_instruments(root: Path, rep: CheckReport, days: pd.DatetimeIndex, dirs: dict[str, Path]
+                       ) -> dict[str, pd.DataFrame | None]:
     """``all.txt`` parses and every listed stock has a features dir; index member files are subsets of all.
 
     Returns the parsed spans of every instrument file (None where missing or unparseable)."""
@@ -176,9 +186,11 @@ def _check_instruments(root: Path, rep: CheckReport, days: pd.DatetimeIndex) -> 
     if base is None:
         return spans
     listed = set(base["instrument"])
-    for inst in sorted(listed):
-        if not (root / "features" / inst.lower()).is_dir():
-            rep.add("error", "instruments", f"listed in all.txt but features/{inst.lower()}/ is missing", inst)
+    absent = [inst for inst in sorted(listed) if inst.lower() not in dirs]
+    if absent:
+        rep.add("error", "instruments", f"listed in all.txt but features/{absent[0].lower()}/ is missing"
+                + (f" (and for {len(absent) - 1} more stocks)" if len(absent) > 1 else ""), absent[0],
+                count=len(absent))
     for m, df in spans.items():
         if m != "all" and df is not None:
             for inst in sorted(set(df["instrument"]) - listed)[:20]:
@@ -201,7 +213,7 @@ def _inspect_bin(path: Path, cal_len: int) -> tuple[int, int, str | None]:
     return start, n, None
 
 
-def _check_bins(root: Path, rep: CheckReport, inst: str, cals: dict[str, pd.DatetimeIndex]
+def _check_bins(folder: Path, rep: CheckReport, inst: str, cals: dict[str, pd.DatetimeIndex]
                 ) -> tuple[dict[str, np.ndarray], dict[str, tuple[int, int]], set[str]]:
     """Size, header and extent of every bin of ``inst``.
 
@@ -213,8 +225,8 @@ def _check_bins(root: Path, rep: CheckReport, inst: str, cals: dict[str, pd.Date
     extent: dict[str, tuple[int, int]] = {}
     present: set[str] = set()
     problems: dict[tuple[str, str, str], list[str]] = {}  # (level, freq, problem) -> fields, one finding each
-    for path in sorted((root / "features" / inst.lower()).glob("*.bin")):
-        parts = path.name.split(".")
+    for path in sorted(folder.glob("*.bin")):
+        parts = path.name.lower().split(".")
         fld, freq = parts[0], parts[1] if len(parts) == 3 else "?"
         if freq == "day":
             present.add(fld)
@@ -236,12 +248,13 @@ def _check_bins(root: Path, rep: CheckReport, inst: str, cals: dict[str, pd.Date
 
 
 def _check_stock_layout(rep: CheckReport, inst: str, extent: dict[str, tuple[int, int]], present: set[str],
-                        span: tuple[int, int], required: Sequence[str], labels: Sequence[str]) -> None:
-    """Fields present, bins of one stock aligned with each other and covering its listing span."""
+                        span: tuple[int, int], required: Sequence[str], labels: Sequence[str],
+                        missing: dict[str, list[str]]) -> None:
+    """Fields present (absent ones gathered in ``missing``: field -> stocks), bins of one stock aligned with
+    each other and covering its listing span."""
     for fld in STOCK_FIELDS + tuple(f for f in required if f not in STOCK_FIELDS):
         if fld not in present:
-            level = "error" if fld in required else "warning"
-            rep.add(level, "fields", f"{fld}.day.bin is missing", inst, fld)
+            missing.setdefault(fld, []).append(inst)
     if not extent:
         return
     common = max(set(extent.values()), key=list(extent.values()).count)
@@ -255,6 +268,15 @@ def _check_stock_layout(rep: CheckReport, inst: str, extent: dict[str, tuple[int
             rep.add("error" if fld in required else "warning", "bins",
                     f"{fld}.day.bin covers {labels[s]}..{labels[s + n - 1] if n else '(empty)'} but all.txt lists "
                     f"{labels[span[0]]}..{labels[span[1]]} (truncated?)", inst, fld, labels[gap], missing)
+
+
+def _report_missing(rep: CheckReport, missing: dict[str, list[str]], n: int, required: Sequence[str]) -> None:
+    """One finding per missing field: how many of the ``n`` checked stocks lack it, with examples."""
+    for fld, insts in missing.items():
+        level = "error" if fld in required else "warning"
+        more = f" (e.g. {', '.join(insts[:3])})" if len(insts) > 1 else ""
+        rep.add(level, "fields", f"{fld}.day.bin is missing for {len(insts)} of {n} stocks{more}", insts[0], fld,
+                count=len(insts))
 
 
 def _check_values(rep: CheckReport, inst: str, x: dict[str, np.ndarray], labels: Sequence[str]) -> None:
@@ -307,17 +329,18 @@ def _member_mask(spans: pd.DataFrame, cols: dict[str, int], days: pd.DatetimeInd
     return np.cumsum(diff, axis=0, dtype=np.int16)[:-1] > 0
 
 
-def _check_weights(root: Path, rep: CheckReport, stocks: list[str], days: pd.DatetimeIndex, tol: float,
+def _check_weights(dirs: dict[str, Path], rep: CheckReport, stocks: list[str], days: pd.DatetimeIndex, tol: float,
                    spans: dict[str, pd.DataFrame | None]) -> None:
     """Per day, ``w_<bench>`` sums to 1 over all stocks; members have weight > 0, non-members none."""
     labels, cols = days.strftime("%Y-%m-%d"), {s: j for j, s in enumerate(stocks)}
     for bench in BENCHES:
-        fld = f"w_{bench}"
+        fld = BENCHMARKS[bench].weight_field
         W = np.full((len(days), len(stocks)), np.nan, dtype=np.float32)
         found = False
         for j, inst in enumerate(stocks):
-            path = root / "features" / inst.lower() / f"{fld}.day.bin"
-            if path.exists():
+            folder = dirs.get(inst.lower())
+            path = folder / f"{fld}.day.bin" if folder is not None else None
+            if path is not None and path.exists():
                 s, n, problem = _inspect_bin(path, len(days))
                 if not problem:  # broken bins are reported by the per-instrument checks
                     W[s:s + n, j], found = np.fromfile(path, dtype="<f4", offset=4), True
@@ -343,43 +366,163 @@ def _check_weights(root: Path, rep: CheckReport, stocks: list[str], days: pd.Dat
                 rep.add("warning", "weights", what, stocks[j[0]], fld, labels[t[0]], int(t.size))
 
 
+def feature_dirs(root: str | Path) -> dict[str, Path]:
+    """``features/`` sub-folders by lower-case name (Qlib reads ``features/<symbol lower>/``)."""
+    base = Path(root) / "features"
+    if not base.is_dir():
+        return {}
+    return {e.name.lower(): Path(e.path) for e in os.scandir(base) if e.is_dir()}
+
+
+def case_problem(root: str | Path, dirs: dict[str, Path] | None = None, sample: int = 50) -> str | None:
+    """One line naming upper-case feature folders or ``.bin`` names (which Qlib on Linux never finds), with the fix."""
+    dirs = feature_dirs(root) if dirs is None else dirs
+    upper = [p for p in dirs.values() if p.name != p.name.lower()]
+    files = [f for p in list(dirs.values())[:sample] for f in p.glob("*.bin") if f.name != f.name.lower()]
+    if not upper and not files:
+        return None
+    what = []
+    if upper:
+        what.append(f"{len(upper)} of {len(dirs)} features/ folders are upper case (e.g. features/{upper[0].name}/)")
+    if files:
+        what.append(f"bin names are upper case (e.g. {files[0].parent.name}/{files[0].name})")
+    return (f"{' and '.join(what)}: Qlib on Linux reads features/<symbol lower>/<field lower>.<freq>.bin and finds "
+            f"nothing; rename them to lower case: {CASE_FIX.format(features=Path(root) / 'features')}")
+
+
+def _present_fields(dirs: dict[str, Path], instruments: Sequence[str], sample: int) -> set[str]:
+    have: set[str] = set()
+    for inst in list(instruments)[:sample]:
+        folder = dirs.get(str(inst).lower())
+        if folder is not None:
+            have.update(p.name.lower()[: -len(".day.bin")] for p in folder.glob("*.bin")
+                        if p.name.lower().endswith(".day.bin"))
+    return have
+
+
+def missing_fields_message(root: str | Path, needs: dict[str, str] | Sequence[str], who: str,
+                           market: str = "all", sample: int = 200) -> str | None:
+    """None when every needed day field exists (for some of the first ``sample`` stocks of ``market``), else
+    one message listing every missing field with what it is for and the import command that adds it."""
+    root = Path(root)
+    needs = dict(needs) if isinstance(needs, dict) else {f: "" for f in needs}
+    path = root / "instruments" / f"{market.lower()}.txt"
+    if not path.exists():
+        return f"{root}: instruments/{market.lower()}.txt is missing ({who} needs it)"
+    insts = pd.read_csv(path, sep="\t", header=None, usecols=[0], dtype=str)[0].unique()
+    dirs = feature_dirs(root)
+    have = _present_fields(dirs, insts, sample)
+    gone = [f for f in needs if f.lower() not in have]
+    if not gone:
+        return None
+    items = ", ".join(f"'{f}'" + (f" ({needs[f]})" if needs[f] else "") for f in gone)
+    msg = (f"{root}: {who} needs day fields that the dataset lacks: {items} (features/<stock>/<field>.day.bin); "
+           f"add them with `{IMPORT_HINT.format(root=root)}` (check with `qlib-ext data check {root} --require ...`)")
+    case = case_problem(root, dirs)
+    return msg + (f"; note: {case}" if case else "")
+
+
+def claimed_fields(root: str | Path) -> tuple[str, ...] | None:
+    """The stock fields ``meta/dataset.json`` says the dataset holds (the importer writes them), else None."""
+    path = Path(root) / "meta" / "dataset.json"
+    if not path.exists():
+        return None
+    try:
+        fields = json.loads(path.read_text()).get("fields")
+    except (ValueError, AttributeError):
+        return None
+    return tuple(fields) if isinstance(fields, list) and fields else None
+
+
+def _check_requirements(root: Path, rep: CheckReport, dirs: dict[str, Path], stocks: list[str],
+                        cals: dict, require: Sequence[str], present: set[str]) -> None:
+    """The minute bars and a benchmark weight field where asked; what the uses not asked for still need (stats)."""
+    if "minute" in require:
+        if "1min" not in cals:
+            rep.add("error", "require", "--require minute: calendars/1min.txt is missing (no 1-minute bars)")
+        elif not any((dirs.get(s.lower()) or root) .joinpath("close.1min.bin").exists() for s in stocks[:200]):
+            rep.add("error", "require", "--require minute: no stock has close.1min.bin (no 1-minute bars)", field="close")
+    if "strategy" in require and not present & set(WEIGHT_FIELDS):
+        rep.add("error", "require", f"--require strategy: no benchmark weight field ({', '.join(WEIGHT_FIELDS)}); add "
+                f"index weights with `{IMPORT_HINT.format(root=root)}`", field=WEIGHT_FIELDS[0])
+    elif "strategy" in require:
+        rep.stats["benchmarks with weights"] = ", ".join(b for b, i in BENCHMARKS.items() if i.weight_field in present)
+    for use, fields in REQUIREMENTS.items():
+        if use in require:
+            continue
+        lack = [f for f in fields if f not in present]
+        if use == "strategy" and not present & set(WEIGHT_FIELDS):
+            lack.append("a benchmark weight (w_csi300|w_csi500|w_csi1000)")
+        if use == "minute" and "1min" not in cals:
+            lack.append("1-minute bars")
+        if lack:
+            rep.stats[f"{use} still needs"] = f"{', '.join(lack)} (`{IMPORT_HINT.format(root=root)}`)"
+
+
 def check_dataset(root: str | Path, max_instruments: int | None = None, required_fields: Sequence[str] | None = None,
-                  tol_weight: float = 1e-4) -> CheckReport:
+                  tol_weight: float = 1e-4, require: Sequence[str] | None = None) -> CheckReport:
     """Check a Qlib dataset at ``root`` and return every problem found (``report.ok`` when no errors).
 
     ``max_instruments`` limits the per-stock checks to the first N symbols (sorted) for speed; the weight
-    sums always use every stock.  ``required_fields`` (default: all SPEC stock fields) are the fields
-    whose absence is an error; other SPEC fields missing are warnings.
+    sums always use every stock.  Which missing fields are errors: ``required_fields`` if given; else
+    the union of :data:`REQUIREMENTS` of the uses in ``require`` (``qlib``, ``strategy``, ``risk``,
+    ``minute``; the report's stats then say what the other uses still need); else the fields that
+    ``meta/dataset.json`` claims (the importer's output); else all SPEC stock fields.  Other SPEC
+    fields missing are warnings, one per field with the number of stocks lacking it.  Upper-case
+    feature folders are named once, with the fix.
     """
     root = Path(root).expanduser()
     rep = CheckReport(str(root))
     if not root.is_dir():
         rep.add("error", "layout", f"{root} is not a directory")
         return rep
+    unknown = sorted(set(require or ()) - set(REQUIREMENTS))
+    if unknown:
+        raise ValueError(f"require: unknown uses {unknown}; known {sorted(REQUIREMENTS)}")
     cals = _check_calendars(root, rep)
     if "day" not in cals:
         return rep
     days = cals["day"]
     labels = days.strftime("%Y-%m-%d")
-    spans = _check_instruments(root, rep, days)
+    dirs = feature_dirs(root)
+    case = case_problem(root, dirs)
+    if case:
+        rep.add("error", "case", case)
+    spans = _check_instruments(root, rep, days, dirs)
     base = spans["all"]
     if base is None:
         return rep
-    required = tuple(STOCK_FIELDS if required_fields is None else required_fields)
+    if required_fields is not None:
+        required = tuple(required_fields)
+    elif require:
+        required = tuple(dict.fromkeys(f for use in require for f in REQUIREMENTS[use]))
+    else:
+        required = claimed_fields(root) or STOCK_FIELDS
+    rep.stats["required fields"] = ", ".join(required) + (f" (--require {','.join(require)})" if require else "")
     stocks = sorted(base["instrument"].unique())
     checked = stocks[:max_instruments] if max_instruments is not None else stocks
     first = base.groupby("instrument")["start"].min().reindex(checked)
     last = base.groupby("instrument")["end"].max().reindex(checked)
     i0, i1 = days.searchsorted(first.to_numpy(), "left"), days.searchsorted(last.to_numpy(), "right") - 1
+    missing: dict[str, list[str]] = {}
+    present_any: set[str] = set()
+    n_dirs = 0
     for k, inst in enumerate(checked):
-        if not (root / "features" / inst.lower()).is_dir():
+        folder = dirs.get(inst.lower())
+        if folder is None:
             continue
-        data, extent, present = _check_bins(root, rep, inst, cals)
-        _check_stock_layout(rep, inst, extent, present, (int(i0[k]), int(max(i1[k], i0[k]))), required, labels)
+        n_dirs += 1
+        data, extent, present = _check_bins(folder, rep, inst, cals)
+        present_any |= present
+        _check_stock_layout(rep, inst, extent, present, (int(i0[k]), int(max(i1[k], i0[k]))), required, labels,
+                            missing)
         _check_values(rep, inst, data, labels)
-    indexes = [c for c in INDEX_CODES if (root / "features" / c.lower()).is_dir()]
+    _report_missing(rep, missing, n_dirs, required)
+    if require:
+        _check_requirements(root, rep, dirs, stocks, cals, require, present_any)
+    indexes = [c for c in INDEX_CODES if c.lower() in dirs]
     for code in indexes:
-        data, extent, _ = _check_bins(root, rep, code, cals)
+        data, extent, _ = _check_bins(dirs[code.lower()], rep, code, cals)
         for fld in (f for f in INDEX_FIELDS if f not in extent):
             rep.add("error" if fld == "close" else "warning", "index", f"{fld}.day.bin missing or unreadable", code, fld)
         if "close" in extent:
@@ -389,6 +532,6 @@ def check_dataset(root: str | Path, max_instruments: int | None = None, required
             _flag(rep, "error", "index", bad, labels, lambda i, c=c: f"index close {c[i]:.6g} is not positive/finite",
                   code, "close")
         _check_values(rep, code, data, labels)
-    _check_weights(root, rep, stocks, days, tol_weight, spans)
+    _check_weights(dirs, rep, stocks, days, tol_weight, spans)
     rep.stats["instruments"] = f"{len(checked)} of {len(stocks)} stocks checked, {len(indexes)} index instruments"
     return rep

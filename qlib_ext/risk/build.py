@@ -19,7 +19,7 @@ import pyarrow as pa
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..data.bin_io import bin_path
+from ..data.check import missing_fields_message
 from ..data.panel import read_calendar, read_instruments, read_panel
 from .config import COUNTRY, STYLES, RiskConfig, industry_factor
 from .covariance import factor_covariance, specific_risk
@@ -30,6 +30,9 @@ from .regression import factor_returns
 from .store import STORE_DIR, long_table, replace_dir, sweep_stale, temp_store, write_json, write_table
 
 FIELDS = ("change", "mcap", "turnover", "industry")
+#: What each input field is for (named when it is missing).
+FIELD_USES = {"change": "daily returns", "mcap": "size, regression weights", "turnover": "liquidity",
+              "industry": "industry factors"}
 
 
 def read_inputs(root: Path, end: Any = None) -> tuple[pd.DatetimeIndex, list[str], dict[str, np.ndarray]]:
@@ -40,11 +43,11 @@ def read_inputs(root: Path, end: Any = None) -> tuple[pd.DatetimeIndex, list[str
     if len(cal) == 0:
         raise ValueError(f"{root}: no trading day on or before end={end}")
     instruments = sorted(read_instruments(root, "all")["instrument"].unique())
+    missing = missing_fields_message(root, FIELD_USES, "the risk model")
+    if missing:
+        raise FileNotFoundError(missing)
     panels = {}
     for f in FIELDS:
-        if not any(bin_path(root, inst, f).exists() for inst in instruments[:50]):
-            raise FileNotFoundError(f"{root}: field '{f}' (features/<stock>/{f}.day.bin) missing; "
-                                    f"the risk model needs {', '.join(FIELDS)}")
         panels[f] = read_panel(root, f, instruments).to_numpy()[: len(cal)]
     return cal, instruments, panels
 

@@ -32,17 +32,24 @@ failure never stops the backtest (elastic re-solve or fallback, recorded).
 from __future__ import annotations
 
 import copy
+import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from qlib.backtest.decision import TradeDecisionWO
+from qlib.backtest.signal import Signal
 from qlib.contrib.strategy.signal_strategy import WeightStrategyBase
 from qlib.log import get_module_logger
 from qlib.utils import get_pre_trading_date
 
+from ..data.check import missing_fields_message
 from ..optim import OptimInput
+from ..optim.inputs import check_alpha_fill
+from ..schema import ARTIFACTS, BENCHMARKS, UNIVERSE
+from ..schema import benchmark as benchmark_info
 from .diagnostics import RebalanceLog, active_recorder
 from .market import DayFields, as_score, open_store
 from .orders import TradableOrderGen, holdings
@@ -52,24 +59,120 @@ from .quotes import day_masks, quote_view
 _TRADABILITY_DAYS = ("trade", "signal")
 
 
+SIGNAL_SHAPE = ("a Qlib pred.pkl: a DataFrame (column 'score', or one column) or a Series of numbers on a "
+                "MultiIndex (datetime, instrument), e.g. (2024-01-02, SH600000)")
+#: Default least share of the universe with a signal on a rebalance's signal day (``min_signal_coverage``).
+MIN_SIGNAL_COVERAGE = 0.5
+_TS_CODE = re.compile(r"^(\d{6})\.(SH|SZ|BJ)$")
+
+
+def _read_signal_file(path: Path) -> Any:
+    if not path.is_file():
+        raise FileNotFoundError(f"signal file {path} not found (give a Qlib pred.pkl or <PRED> in PortAnaRecord)")
+    try:
+        return pd.read_pickle(path)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure: say what the file should be
+        raise ValueError(f"signal file {path}: cannot read it as a pickle ({type(exc).__name__}: {exc}); "
+                         f"expected {SIGNAL_SHAPE}") from exc
+
+
 def _load_signal(signal: Any) -> Any:
-    """A file path (str or Path, not Qlib's ``file://`` or a placeholder) becomes the pickled prediction."""
+    """A file path (str or Path, not Qlib's ``file://`` or a placeholder) becomes the pickled prediction;
+    a pandas signal is checked and normalised (:func:`normalise_signal`)."""
     if isinstance(signal, Path) or (isinstance(signal, str) and not signal.startswith("file://")
                                     and not signal.startswith("<")):
         path = Path(signal).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f"signal file {path} not found (give a Qlib pred.pkl or <PRED> in PortAnaRecord)")
-        return pd.read_pickle(path)
+        return normalise_signal(_read_signal_file(path), str(path))
     if isinstance(signal, str) and signal.startswith("<"):
         raise ValueError(f"signal {signal!r} is an unfilled placeholder: use it inside PortAnaRecord's config "
                          "(after SignalRecord), or give a pred.pkl path")
-    return signal
+    if isinstance(signal, (pd.Series, pd.DataFrame)):
+        return normalise_signal(signal)
+    if signal is None or isinstance(signal, (Signal, str, dict)) or _model_and_dataset(signal):
+        return signal                                   # Qlib's other signal forms, created by Qlib
+    raise ValueError(f"signal: got a {type(signal).__name__}; expected {SIGNAL_SHAPE}, a pred.pkl path, a Qlib "
+                     "Signal or a (model, dataset) pair")
+
+
+def _model_and_dataset(obj: Any) -> bool:
+    from qlib.data.dataset import Dataset
+    from qlib.model.base import BaseModel
+
+    return isinstance(obj, (tuple, list)) and len(obj) == 2 and isinstance(obj[0], BaseModel) \
+        and isinstance(obj[1], Dataset)
+
+
+def normalise_signal(signal: Any, name: str = "signal") -> pd.Series | pd.DataFrame:
+    """The signal as a float frame on (datetime, instrument) with Qlib's upper-case codes.
+
+    Unambiguous fixes are made (level order, case: ``sh600000`` -> ``SH600000``, tushare codes
+    ``600000.SH`` -> ``SH600000``); anything else that is not :data:`SIGNAL_SHAPE` is a ValueError
+    saying so.  Duplicate (datetime, instrument) rows after the fix are an error naming one.
+    """
+    if not isinstance(signal, (pd.Series, pd.DataFrame)):
+        raise ValueError(f"{name}: got a {type(signal).__name__}; expected {SIGNAL_SHAPE}")
+    if isinstance(signal, pd.DataFrame):
+        if "score" in signal.columns:
+            signal = signal[["score"]]
+        elif signal.shape[1] != 1:
+            raise ValueError(f"{name}: {signal.shape[1]} columns {list(signal.columns)[:5]} and none is 'score'; "
+                             f"expected {SIGNAL_SHAPE}")
+    idx = signal.index
+    if not isinstance(idx, pd.MultiIndex) or idx.nlevels != 2:
+        raise ValueError(f"{name}: index {type(idx).__name__} with {idx.nlevels} level(s) {list(idx.names)}; "
+                         f"expected {SIGNAL_SHAPE}")
+    kinds = [pd.api.types.is_datetime64_any_dtype(idx.levels[k]) for k in range(2)]
+    if kinds.count(True) != 1:
+        raise ValueError(f"{name}: index levels {list(idx.names)} have {kinds.count(True)} datetime levels "
+                         f"(dtypes {[str(level.dtype) for level in idx.levels]}); expected {SIGNAL_SHAPE}")
+    t = kinds.index(True)
+    dates, codes = idx.get_level_values(t), idx.get_level_values(1 - t).astype(str)
+    upper = codes.str.strip().str.upper()
+    upper = upper.str.replace(_TS_CODE, lambda m: f"{m.group(2)}{m.group(1)}", regex=True)
+    values = signal.apply(pd.to_numeric, errors="coerce") if isinstance(signal, pd.DataFrame) \
+        else pd.to_numeric(signal, errors="coerce")
+    bad = values.isna().to_numpy().ravel() & signal.notna().to_numpy().ravel()
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{name}: value {np.ravel(signal.to_numpy())[i]!r} on ({dates[i]}, {codes[i]}) is not a "
+                         f"number; expected {SIGNAL_SHAPE}")
+    out = values.astype(float)
+    out.index = pd.MultiIndex.from_arrays([pd.DatetimeIndex(dates), upper], names=["datetime", "instrument"])
+    dup = out.index.duplicated()
+    if dup.any():
+        d, c = out.index[dup][0]
+        raise ValueError(f"{name}: two rows for ({d.date()}, {c}) once codes are upper-cased; keep one")
+    return out.sort_index()
 
 
 def _data_root() -> Path:
     from qlib.config import C
 
     return Path(C.dpm.get_data_uri(C.DEFAULT_FREQ))
+
+
+def _qlib_ready() -> bool:
+    from qlib.config import C
+
+    return bool(getattr(C, "registered", False))
+
+
+def _rebalance_days(value: Any) -> int:
+    """A positive whole number of trading days (5 or 5.0); 2.5, "5" or True are refused, not truncated."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not float(value).is_integer():
+        raise ValueError(f"rebalance_days must be a whole number of trading days >= 1, got {value!r}")
+    if int(value) < 1:
+        raise ValueError(f"rebalance_days must be >= 1, got {value}")
+    return int(value)
+
+
+def _weight_field(name: str) -> str:
+    """``w_<benchmark>`` of a known benchmark (csi300/csi500/csi1000 or its instrument), else ``w_<name>``."""
+    try:
+        return benchmark_info(name).weight_field
+    except ValueError:
+        return f"w_{str(name).lower()}"
 
 
 class IndexEnhancementStrategy(WeightStrategyBase):
@@ -84,15 +187,27 @@ class IndexEnhancementStrategy(WeightStrategyBase):
     signal given to benchmark/held stocks without one ("min" by default).  risk_degree: invested
     share of the account (1 = fully invested, the report's "position 1").  diagnostics_dir: also write
     the diagnostics there.  artifact_path: recorder folder of the artifacts.
+    min_signal_coverage: least share of the universe's members with a (finite) signal on a signal
+    day (default :data:`MIN_SIGNAL_COVERAGE` = 0.5; the boundary passes); below it the rebalance fails
+    with the codes seen and the codes expected (a signal of another market, or of a narrower index
+    than ``universe``: set ``universe`` to that index or lower the threshold).
+
+    The signal is checked and normalised when the strategy is built (:func:`normalise_signal`).
+    With Qlib initialised, ``benchmark``, ``universe``, ``alpha_fill`` and the day fields the
+    strategy reads are checked then too: every missing field is listed at once with the import
+    command that adds it.  What was tolerated (alpha filled, NaN exposures, stale exposures, rescaled
+    benchmarks, rebalances without a signal) is counted and logged as warnings at the end of the run.
     """
 
-    def __init__(self, *, signal: Any = None, benchmark: str = "csi500", universe: str = "csiall",
+    def __init__(self, *, signal: Any = None, benchmark: str = "csi500", universe: str = UNIVERSE,
                  rebalance_days: int = 5, preset: str | None = "figure10", optimizer: dict | None = None,
                  risk_store: str | None = None, tradability_day: str = "trade", alpha_fill: Any = "min",
-                 risk_degree: float = 1.0, diagnostics_dir: str | None = None, artifact_path: str = "optim",
-                 **kwargs: Any) -> None:
-        if int(rebalance_days) < 1:
-            raise ValueError(f"rebalance_days must be >= 1, got {rebalance_days}")
+                 risk_degree: float = 1.0, diagnostics_dir: str | None = None, artifact_path: str = ARTIFACTS.OPTIM,
+                 min_signal_coverage: float = MIN_SIGNAL_COVERAGE, **kwargs: Any) -> None:
+        rebalance_days = _rebalance_days(rebalance_days)
+        check_alpha_fill(alpha_fill)
+        if not 0 <= min_signal_coverage <= 1:
+            raise ValueError(f"min_signal_coverage must be in [0, 1], got {min_signal_coverage}")
         if tradability_day not in _TRADABILITY_DAYS:
             raise ValueError(f"tradability_day must be one of {_TRADABILITY_DAYS}, got {tradability_day!r}")
         if not 0 < risk_degree <= 1:
@@ -101,17 +216,34 @@ class IndexEnhancementStrategy(WeightStrategyBase):
         super().__init__(signal=_load_signal(signal), risk_degree=risk_degree, **kwargs)
         self.logger = get_module_logger("IndexEnhancementStrategy")
         self.benchmark, self.universe = str(benchmark).lower(), universe
-        self.weight_field = f"w_{self.benchmark}"
-        self.rebalance_days = int(rebalance_days)
+        self.weight_field = _weight_field(benchmark)
+        self.rebalance_days = rebalance_days
+        self.min_signal_coverage = float(min_signal_coverage)
         self.optimizer = make_optimizer(preset, **dict(optimizer or {}))
         self.tradability_day, self.alpha_fill = tradability_day, alpha_fill
         self.diagnostics_dir, self.artifact_path = diagnostics_dir, artifact_path
         self.root = _data_root()
+        if _qlib_ready():
+            self._check_dataset()
         self.exposures = open_store(risk_store, self.root, dummies=self.optimizer.risk_aversion > 0)
         self._fields: DayFields | None = None
         self.log = RebalanceLog()
         self._last_step: int | None = None
         self._pending_value: float | None = None
+
+    def _check_dataset(self) -> None:
+        """Universe file, benchmark weight field and industry of the dataset exist (else one error listing all)."""
+        universe = self.root / "instruments" / f"{str(self.universe).lower()}.txt"
+        if not universe.is_file():
+            have = sorted(p.stem for p in (self.root / "instruments").glob("*.txt"))
+            raise FileNotFoundError(f"universe {self.universe!r}: {universe} not found (instrument files: {have})")
+        known = self.benchmark in BENCHMARKS or any(self.benchmark.upper() == b.instrument for b in BENCHMARKS.values())
+        msg = missing_fields_message(self.root, {self.weight_field: f"benchmark {self.benchmark!r} weights",
+                                                 "industry": "industry bands"}, "the strategy", self.universe)
+        if msg:
+            if not known:
+                msg += f" (benchmark {self.benchmark!r} is not one of {sorted(BENCHMARKS)})"
+            raise FileNotFoundError(msg)
 
     # ------------------------------------------------------------------ Qlib hooks
     def reset(self, level_infra=None, common_infra=None, outer_trade_decision=None, **kwargs) -> None:
@@ -146,8 +278,22 @@ class IndexEnhancementStrategy(WeightStrategyBase):
             self._pending_value = None
 
     def post_upper_level_exe_step(self) -> None:
-        """End of the backtest: save the diagnostics (active recorder and/or ``diagnostics_dir``)."""
+        """End of the backtest: log what was tolerated, save the diagnostics (recorder and/or ``diagnostics_dir``)."""
+        self.warn_tolerated()
         self.save_diagnostics()
+
+    def warn_tolerated(self) -> dict[str, int]:
+        """One warning per kind of tolerated input (a note with its numbers masked): rebalances it hit."""
+        recs = self.log.records
+        kinds: Counter = Counter()
+        for rec in recs:
+            notes = [n for n in str(rec.get("notes") or "").split("; ") if n]
+            if rec.get("n_stale_exposures"):
+                notes.append("exposures carried from an earlier date for N stocks without a row that day")
+            kinds.update({re.sub(r"\d+(\.\d+)?", "N", n) for n in notes})
+        for kind, k in sorted(kinds.items()):
+            self.logger.warning(f"{k} of {len(recs)} rebalances: {kind} (see {self.artifact_path}/diagnostics)")
+        return dict(kinds)
 
     # ------------------------------------------------------------------ the rebalance
     def day_fields(self) -> DayFields:
@@ -176,7 +322,9 @@ class IndexEnhancementStrategy(WeightStrategyBase):
         """The optimizer input of one rebalance and the counts recorded with it."""
         fields = self.day_fields()
         row = fields.on(signal_day)
-        alpha = alpha[alpha.index.isin(fields.members(signal_day))]
+        members = fields.members(signal_day)
+        self._check_coverage(alpha, members, signal_day)
+        alpha = alpha[alpha.index.isin(members)]
         bench = row[self.weight_field].fillna(0.0)
         bench = bench[bench > 0]
         if bench.empty:
@@ -200,6 +348,19 @@ class IndexEnhancementStrategy(WeightStrategyBase):
                                exposures=expo, suspended=masks["suspended"], limit_up=masks["limit_up"],
                                limit_down=masks["limit_down"], alpha_fill=self.alpha_fill, **frames)
         return inp, {"exposure_date": exp_day, "n_signal": int(alpha.size), "n_stale_exposures": n_stale}
+
+    def _check_coverage(self, alpha: pd.Series, members: pd.Index, signal_day: pd.Timestamp) -> None:
+        """ValueError when fewer than ``min_signal_coverage`` of the universe's members have a signal."""
+        covered = members.isin(alpha.index)
+        share = float(covered.mean()) if len(members) else 0.0
+        if share >= self.min_signal_coverage:
+            return
+        seen = list(alpha.index[~alpha.index.isin(members)][:5]) or list(alpha.index[:5])
+        raise ValueError(
+            f"signal on {pd.Timestamp(signal_day).date()}: {int(covered.sum())} of the {len(members)} stocks of "
+            f"universe {self.universe!r} have a signal ({share:.1%} < min_signal_coverage "
+            f"{self.min_signal_coverage:.0%}); codes seen {seen}, codes expected {list(members[:5])} "
+            "(a signal of another market, or of a narrower index: set universe to it or lower min_signal_coverage)")
 
     def _masks(self, index: pd.Index, trade_day: pd.Timestamp, signal_day: pd.Timestamp) -> pd.DataFrame:
         view = quote_view(self.trade_exchange)

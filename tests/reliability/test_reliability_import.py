@@ -245,3 +245,54 @@ def test_import_rerun_gives_identical_fields(src, tmp_path):
     b = import_dataset(src, tmp_path / "b", progress=False)
     assert a.ok and b.ok
     assert digest(tmp_path / "a", "features") == digest(tmp_path / "b", "features")
+
+
+# -- empty and partial files (issue 12) ---------------------------------------------------------
+def header_only(src: Path, name: str) -> None:
+    edit_csv(src, name, lambda df: df.iloc[:0])
+
+
+@pytest.mark.parametrize("name", ["shares.csv", "adj_factor.csv"])
+def test_import_header_only_file_is_an_error(src, target, name):
+    """A present but empty source file was "0 errors" with mcap/turnover (or factor) silently NaN/1."""
+    header_only(src, name)
+    fails(src, target, name, "the file has no data rows", "[check empty]")
+    fails(src, target, name, "the file has no data rows", strict=True)
+
+
+@pytest.mark.parametrize("name, check, field", [("shares.csv", "no_shares", "float_share"),
+                                                ("adj_factor.csv", "no_adj_factor", "adj_factor")])
+def test_import_stock_without_adj_factor_or_shares_is_counted_and_strict_fails(src, target, tmp_path, name, check,
+                                                                              field):
+    edit_csv(src, name, lambda df: df[df["ts_code"] != "300750.SZ"])       # one of the 3 stocks has no row
+    report = import_dataset(src, tmp_path / "lenient", progress=False)
+    issue = next(i for i in report.warnings if i.check == check)
+    assert (issue.file, issue.key, issue.count, issue.field) == (name, "300750.SZ", 1, field)
+    assert f"1 of 3 stocks with daily rows have no {field} row" in issue.message
+    assert report.stats[f"{name}: stocks without a row"] == 1
+    saved = json.loads((tmp_path / "lenient" / "meta" / "import_report.json").read_text())
+    assert any(i["check"] == check and i["key"] == "300750.SZ" for i in saved["issues"])
+    fails(src, target, name, "300750.SZ", "promoted by strict=True", strict=True)
+
+
+def test_import_derived_field_mostly_nan_fails_the_readback_check(src, target):
+    """Shares for 1 of 3 stocks: mcap/turnover NaN on 2/3 of the stock-days -> the read-back check fails."""
+    edit_csv(src, "shares.csv", lambda df: df[df["ts_code"] == "600000.SH"])
+    msg = fails(src, target, "derived field turnover is NaN on 66.7% of the 36 listed stock-days", "[check readback]")
+    assert "derived field mcap is NaN" in msg
+
+
+def test_import_output_passes_data_check_for_what_it_claims(src, tmp_path, capsys):
+    """With all files and without a shares file: `data check` (default: the claimed fields) passes."""
+    out = tmp_path / "full"
+    import_dataset(src, out, progress=False)
+    assert main(["data", "check", str(out)]) == 0, capsys.readouterr().out
+    (src / "shares.csv").unlink()
+    bare = tmp_path / "bare"
+    import_dataset(src, bare, progress=False)
+    claimed = json.loads((bare / "meta" / "dataset.json").read_text())["fields"]
+    assert "mcap" not in claimed and not list(bare.glob("features/*/mcap.day.bin"))
+    assert main(["data", "check", str(bare)]) == 0, capsys.readouterr().out
+    assert main(["data", "check", str(bare), "--require", "risk"]) == 1
+    out_text = capsys.readouterr().out
+    assert "mcap.day.bin is missing for 3 of 3 stocks" in out_text and "turnover.day.bin is missing" in out_text

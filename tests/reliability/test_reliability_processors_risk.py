@@ -71,10 +71,14 @@ def data(micro_market, tmp_path) -> Path:
 
 
 def test_risk_missing_field_is_named_and_nothing_written(data):
-    for p in data.glob("features/*/turnover.day.bin"):
+    """Every missing field at once (a foreign dataset lacks several), with the import command that adds them."""
+    for p in [*data.glob("features/*/turnover.day.bin"), *data.glob("features/*/mcap.day.bin")]:
         p.unlink()
     before = digest(data)
-    with pytest.raises(FileNotFoundError, match=r"field 'turnover' \(features/<stock>/turnover\.day\.bin\) missing"):
+    with pytest.raises(FileNotFoundError, match=r"the risk model needs day fields that the dataset lacks: "
+                                                r"'mcap' \(.*\), 'turnover' \(liquidity\) "
+                                                r"\(features/<stock>/<field>\.day\.bin\); add them with "
+                                                r"`qlib-ext data import --source <tushare-like files> --augment "):
         build_risk(data, progress=False)
     assert digest(data) == before
 

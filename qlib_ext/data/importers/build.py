@@ -11,6 +11,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
@@ -27,6 +28,13 @@ from .report import ImportReport
 from .sources import discover
 
 UNITS = ("auto", "fixture", "tushare")
+#: Derived fields the read-back check counts, and the source files they come from.
+READBACK_FIELDS = {"turnover": "shares", "mcap": "shares, daily", "float_mcap": "shares, daily",
+                   "vwap": "daily", "factor": "adj_factor"}
+#: Least share of listed stock-days on which a claimed derived field must be finite.
+MIN_DERIVED_COVERAGE = 0.5
+#: Size fields that need a shares file (not written nor claimed without one).
+SIZE_FIELDS = ("turnover", "total_shares", "float_shares", "mcap", "float_mcap")
 #: Stock columns per block when deriving fields (memory ~ 40 arrays x days x block x 8 bytes).
 BLOCK = 128
 CONVENTIONS = {
@@ -92,17 +100,27 @@ def write_dataset(out: Path, inp: Inputs, report: ImportReport, strict: bool, pr
             if market != "csiall":
                 w.write_instruments(market, sp)
         stats: dict = {}
+        skip = set() if inp.has_shares else set(SIZE_FIELDS)        # not claimed: no shares file
+        finite = dict.fromkeys(READBACK_FIELDS, 0)
+        n_listed = 0
         bar = tqdm(total=N, desc="import stocks", unit="stock", disable=not progress)
         for c0 in range(0, N, BLOCK):
             cols = slice(c0, min(N, c0 + BLOCK))
             fields = stock_fields(d, cols, inp.shares, inp.extra, stats)
+            listed = g.listed[:, cols]
+            n_listed += int(listed.sum())
+            for f in finite:
+                if f in fields:
+                    finite[f] += int((np.isfinite(fields[f]) & listed).sum())
             for jj, j in enumerate(range(cols.start, cols.stop)):
                 a, b = int(g.first[j]), int(g.last[j])
                 for f, arr in fields.items():
-                    w.write_feature(g.stocks[j], f, a, arr[a:b + 1, jj])
+                    if f not in skip:
+                        w.write_feature(g.stocks[j], f, a, arr[a:b + 1, jj])
             bar.update(cols.stop - c0)
         bar.close()
         report.stats.update(stats)
+        _readback(report, finite, n_listed, skip)
         report.lap("write stocks")
         for code, (a, bars) in inp.index_bars.items():
             for f in INDEX_FIELDS:
@@ -121,12 +139,25 @@ def write_dataset(out: Path, inp: Inputs, report: ImportReport, strict: bool, pr
     return out
 
 
+def _readback(report: ImportReport, finite: dict[str, int], n_listed: int, skip: set[str]) -> None:
+    """Error when a claimed derived field is NaN on more than ``1 - MIN_DERIVED_COVERAGE`` of listed stock-days."""
+    for f, k in finite.items():
+        share = k / n_listed if n_listed else 1.0
+        report.stats[f"{f}: finite on listed stock-days"] = f"{share:.1%}"
+        if f not in skip and share < MIN_DERIVED_COVERAGE:
+            report.error("readback", "dataset", f"derived field {f} is NaN on {1 - share:.1%} of the {n_listed} listed "
+                         f"stock-days (at most {1 - MIN_DERIVED_COVERAGE:.0%} allowed): check the source files it "
+                         f"comes from ({READBACK_FIELDS[f]})", field=f, count=n_listed - k)
+
+
 def _write_meta(w: DatasetWriter, inp: Inputs, report: ImportReport, minutes: bool, t0: float) -> None:
     g = inp.daily.grid
     w.write_json("meta/industries.json", inp.industries)
     w.write_json("meta/indexes.json", {m: c for c, m in MARKETS.items() if c in inp.index_bars})
     fields = ["open", "high", "low", "close", "vwap", "volume", "amount", "factor", "change", "turnover",
               "total_shares", "float_shares", "mcap", "float_mcap", *inp.extra, "up_limit", "down_limit", "paused"]
+    if not inp.has_shares:
+        fields = [f for f in fields if f not in SIZE_FIELDS]
     w.write_json("meta/dataset.json", {
         "kind": "imported", "importer": "qlib_ext.data.importers", "source": report.source,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -44,6 +44,7 @@ class Inputs:
     weight_notes: dict[str, str] = dc_field(default_factory=dict)
     minute_files: list[Path] = dc_field(default_factory=list)
     units: str = "auto"                                                 # as asked (minute files detect their own)
+    has_shares: bool = True                                             # a shares file was given
 
 
 def _adj_factor(files: dict, d: DailyData, report: ImportReport) -> None:
@@ -57,6 +58,7 @@ def _adj_factor(files: dict, d: DailyData, report: ImportReport) -> None:
                     "adjusted (factor = 1)")
         return
     f = d.raw["adj_factor"]
+    _per_stock_coverage(report, name, d, f, "no_adj_factor", "adj_factor", "their factor is 1 (prices not adjusted)")
     t, j = np.nonzero(f <= 0)
     if t.size:
         report.error("positive_factor", name, f"adj_factor {f[t[0], j[0]]:.6g} is not positive",
@@ -64,6 +66,19 @@ def _adj_factor(files: dict, d: DailyData, report: ImportReport) -> None:
     report.raise_if_failed()
     check_factor_steps(report, name, f, d.raw["open"], d.raw["close"], traded_mask(d),
                        d.raw.get("pre_close"), d.grid.days, [ts_code(s) for s in d.grid.stocks])
+
+
+def _per_stock_coverage(report: ImportReport, name: str, d: DailyData, panel: np.ndarray, check: str, field: str,
+                        consequence: str) -> None:
+    """A warning (an error under ``strict``) counting the stocks with daily rows but no row in ``name``."""
+    has_daily = d.has_row.any(axis=0)
+    none = has_daily & ~np.isfinite(panel).any(axis=0)
+    n = int(none.sum())
+    report.stats[f"{name}: stocks without a row"] = n
+    if n:
+        codes = [ts_code(s) for s in np.asarray(d.grid.stocks)[none]]
+        report.warn(check, name, f"{n} of {int(has_daily.sum())} stocks with daily rows have no {field} row: "
+                    f"{consequence}", key=codes[0], field=field, count=n, examples=codes[1:6])
 
 
 def _shares(path: Path, d: DailyData, units: str, report: ImportReport) -> dict[str, np.ndarray]:
@@ -78,6 +93,8 @@ def _shares(path: Path, d: DailyData, units: str, report: ImportReport) -> dict[
                    "their share rows are ignored", key=codes[0], count=len(codes), examples=codes[1:6])
         report.stats[f"{name}: codes without daily rows (ignored)"] = len(codes)
     ref = panels.get("float_share", panels.get("total_share"))
+    _per_stock_coverage(report, name, d, ref, "no_shares", "float_share" if "float_share" in panels else "total_share",
+                        "their turnover, mcap and float-cap weights are NaN")
     if units == "auto":
         scale = detect_share_scale(ref, d.raw["close"])
         how = "detected from the median float market cap"
@@ -172,7 +189,7 @@ def load_inputs(files: dict[str, list[Path]], report: ImportReport, units: str =
     shares = _shares(files["shares"][0], d, units, report) if "shares" in files else None
     if shares is None:
         report.warn("no_shares", files["daily"][0].name, "no shares file: turnover, mcap and float-cap weights are NaN")
-    inp = Inputs(d, shares_panels(d, shares, report.stats))
+    inp = Inputs(d, shares_panels(d, shares, report.stats), has_shares=shares is not None)
     del shares                                           # the raw share rows; the filled panels are kept
     report.lap("shares")
     if "st" in files:
