@@ -13,6 +13,7 @@ from typing import Any
 _EXPORTS = {
     "GRUModel": ".gru",
     "Ensemble": ".ensemble",
+    "Rolling": ".rolling",
 }
 
 __all__ = sorted(_EXPORTS)
