@@ -3,7 +3,9 @@
     python bench/synth.py [--quick] [--presets tiny,default,full] [--out DIR]
 
 Each preset is built in its own subprocess (so its peak RSS is its own), then the stylized facts of
-the last preset built are printed beside the real-market targets.  Targets (issue #2): default in
+the last preset built (or default) are printed beside the real-market targets, with the planted
+alpha's style correlations and the index path facts (quarterly returns 2021Q1-2024Q1 and the 2024Q1
+NAVs against the real closes, yearly 2017-2020 against the preset's targets) with their tolerances.  Targets (issue #2): default in
 under 5 minutes, full under 15 minutes and 4 GiB peak RSS on 2 cores.  No peer exists for this
 job (Qlib's dump_bin is not in its wheel), so `ratios` compares against the targets instead.
 """
@@ -58,12 +60,20 @@ def main() -> None:
         print(f"built {p} in {time.time() - t:.0f} s", file=sys.stderr)
     table = pd.DataFrame(rows).T[["seconds", "peak_rss_mib", "stock_days", "stock_days_per_s", "disk_mib"]]
     print(table.round(1).to_string())
-    from qlib_ext.data.synth.facts import stylized_facts
+    from qlib_ext.data.synth.facts import alpha_style_facts, path_facts, stylized_facts
 
     facts_of = "default" if "default" in rows else presets[-1]
-    print(f"\nstylized facts of '{facts_of}' vs the real fixture:")
-    print(stylized_facts(base / facts_of).round(4).to_string())
+    print(f"\nstylized facts of '{facts_of}' vs the real fixture (alpha_corr_*: the report's figures 16-17):")
+    facts = pd.concat([stylized_facts(base / facts_of), alpha_style_facts(base / facts_of)])
+    print(facts.round(4).to_string())
+    path = path_facts(base / facts_of)
+    print(f"\nindex path of '{facts_of}' vs the real closes (q:, nav:) and the preset's targets (y:, order:):")
+    print(path.round(4).to_string())
+    print(f"path facts inside tolerance: {int(path['ok'].sum())}/{len(path)}")
     figures = {f"{p}_{k}": round(float(v), 2) for p, r in rows.items() for k, v in r.items()}
+    figures["path_facts_ok_share"] = round(float(path["ok"].mean()), 4) if len(path) else None
+    figures["path_max_abs_quarter_error"] = round(float(
+        (path.filter(like="q:", axis=0)["dataset"] - path.filter(like="q:", axis=0)["real"]).abs().max()), 4)
     ratios = {f"target_{p}_s": round(TARGET_S[p] / rows[p]["seconds"], 2) for p in rows if p in TARGET_S}
     print(json.dumps({"bench": "synth", "figures": figures, "ratios": ratios}))
 
