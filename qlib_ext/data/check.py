@@ -377,7 +377,7 @@ def feature_dirs(root: str | Path) -> dict[str, Path]:
 def case_problem(root: str | Path, dirs: dict[str, Path] | None = None, sample: int = 50) -> str | None:
     """One line naming upper-case feature folders or ``.bin`` names (which Qlib on Linux never finds), with the fix."""
     dirs = feature_dirs(root) if dirs is None else dirs
-    upper = [p for p in dirs.values() if p.name != p.name.lower()]
+    upper = sorted((p for p in dirs.values() if p.name != p.name.lower()), key=lambda p: p.name)
     files = [f for p in list(dirs.values())[:sample] for f in p.glob("*.bin") if f.name != f.name.lower()]
     if not upper and not files:
         return None
@@ -395,8 +395,7 @@ def _present_fields(dirs: dict[str, Path], instruments: Sequence[str], sample: i
     for inst in list(instruments)[:sample]:
         folder = dirs.get(str(inst).lower())
         if folder is not None:
-            have.update(p.name.lower()[: -len(".day.bin")] for p in folder.glob("*.bin")
-                        if p.name.lower().endswith(".day.bin"))
+            have.update(p.name[: -len(".day.bin")] for p in folder.glob("*.day.bin"))   # exact names, as Qlib reads
     return have
 
 
@@ -411,7 +410,8 @@ def missing_fields_message(root: str | Path, needs: dict[str, str] | Sequence[st
         return f"{root}: instruments/{market.lower()}.txt is missing ({who} needs it)"
     insts = pd.read_csv(path, sep="\t", header=None, usecols=[0], dtype=str)[0].unique()
     dirs = feature_dirs(root)
-    have = _present_fields(dirs, insts, sample)
+    readable = {k: p for k, p in dirs.items() if p.name == k}     # what Qlib (and our readers) find on Linux
+    have = _present_fields(readable, insts, sample)
     gone = [f for f in needs if f.lower() not in have]
     if not gone:
         return None
