@@ -127,19 +127,20 @@ def test_turnover_cap_holds_across_a_drifting_sequence():
 def test_clarabel_failure_falls_back_to_highs(monkeypatch):
     inp = SyntheticMarket(300, n_industries=6, seed=9).cross_section(0)
     expected = IndexOptimizer(figure10_constraints()).solve(inp)
+    clarabel_first = ("clarabel", "highs")
 
     class Broken:
         def __init__(self, *args, **kwargs):
             raise RuntimeError("simulated Clarabel crash")
 
     monkeypatch.setattr(clarabel, "DefaultSolver", Broken)
-    res = IndexOptimizer(figure10_constraints()).solve(inp)
+    res = IndexOptimizer(figure10_constraints(), solvers=clarabel_first).solve(inp)
     assert res.status == "optimal" and res.solver == "highs"
     assert res.attempts[0]["solver"] == "clarabel" and res.attempts[0]["status"] == "failed"
     assert "simulated Clarabel crash" in res.attempts[0]["message"]
     np.testing.assert_allclose(res.weights.to_numpy(), expected.weights.to_numpy(), atol=1e-6)
     monkeypatch.setattr(highspy.Highs, "run", lambda self: (_ for _ in ()).throw(RuntimeError("no HiGHS")))
-    res = IndexOptimizer(figure10_constraints()).solve(inp)
+    res = IndexOptimizer(figure10_constraints(), solvers=clarabel_first).solve(inp)
     assert res.status == "fallback_benchmark"  # no w0 at the first rebalance
     np.testing.assert_allclose(res.weights.to_numpy(), inp.benchmark)
     assert [a["status"] for a in res.attempts] == ["failed", "failed"]
@@ -148,7 +149,7 @@ def test_clarabel_failure_falls_back_to_highs(monkeypatch):
 def test_inaccurate_answers_are_flagged():
     inp = SyntheticMarket(200, n_industries=5, seed=4).cross_section(0)
     res = IndexOptimizer(figure10_constraints(), check_tol=-1.0).solve(inp)  # no answer can pass
-    assert res.status == "inaccurate" and res.solver == "clarabel"
+    assert res.status == "inaccurate" and res.solver == "highs"  # the first inaccurate answer is kept
     assert [a["status"] for a in res.attempts] == ["inaccurate", "inaccurate"]
     assert not res.ok
 
@@ -181,3 +182,46 @@ def test_risk_term_matches_cvxpy_quadratic(solver):
     d_qp, d_lp = res.weights.to_numpy() - inp.benchmark, lp - inp.benchmark
     te = lambda d: d @ (inp.specific_var * d)  # noqa: E731
     assert te(d_qp) < te(d_lp)  # the penalty lowers tracking risk
+
+
+def test_default_is_highs_first_then_clarabel_and_clarabel_first_for_the_qp(monkeypatch):
+    inp = SyntheticMarket(300, n_industries=6, seed=9).cross_section(0)
+    res = IndexOptimizer(figure10_constraints()).solve(inp)
+    assert res.solver == "highs" and [a["solver"] for a in res.attempts] == ["highs"]
+    assert IndexOptimizer(risk_aversion=1.0).solvers == ("clarabel", "highs")
+    monkeypatch.setattr(highspy.Highs, "run", lambda self: (_ for _ in ()).throw(RuntimeError("no HiGHS")))
+    fell = IndexOptimizer(figure10_constraints()).solve(inp)
+    assert fell.status == "optimal" and fell.solver == "clarabel"
+    assert fell.attempts[0]["solver"] == "highs" and "no HiGHS" in fell.attempts[0]["message"]
+    np.testing.assert_allclose(fell.weights.to_numpy(), res.weights.to_numpy(), atol=1e-6)
+
+
+def drifting_sequence(n: int, rebalances: int, seed: int) -> list:
+    """Inputs of a weekly sequence whose holdings come from the previous optimum, drifted by returns."""
+    market, opt, rng = SyntheticMarket(n, seed=seed), IndexOptimizer(full_set()), np.random.default_rng(seed)
+    inputs, w0 = [], None
+    for t in range(rebalances):
+        inp = market.cross_section(t, w0)
+        inputs.append(inp)
+        w = opt.solve(inp).weights
+        w = w * (1 + rng.normal(0.0, 0.03, len(w)))
+        w0 = (w / w.sum())[w > 0]
+    return inputs
+
+
+@pytest.mark.parametrize("n, seed", [(800, 7), (1500, 3)])
+def test_highs_first_equals_clarabel_first_and_warm_equals_cold(n, seed):
+    """The bench problems (figure 10 + nonlinear size + size moments, drifting holdings)."""
+    inputs = drifting_sequence(n, 4, seed)
+    highs, clar = IndexOptimizer(full_set()), IndexOptimizer(full_set(), solvers=("clarabel", "highs"))
+    cold = IndexOptimizer(full_set(), warm_start=False)
+    warm_used = []
+    for inp in inputs:
+        rh, rc, r0 = highs.solve(inp), clar.solve(inp), cold.solve(inp)
+        assert rh.status == rc.status == r0.status == "optimal"
+        assert rh.solver == "highs" and rc.solver == "clarabel"
+        np.testing.assert_allclose(rh.weights.to_numpy(), rc.weights.to_numpy(), atol=1e-6)
+        np.testing.assert_allclose(rh.weights.to_numpy(), r0.weights.to_numpy(), atol=1e-9)
+        assert not r0.attempts[0]["warm"]
+        warm_used.append(rh.attempts[0]["warm"])
+    assert warm_used == [False] + [True] * (len(inputs) - 1)  # every rebalance after the first starts warm

@@ -41,7 +41,8 @@ def test_report_variant_presets(name, check):
     assert check(cons)
     # everything else is the figure-10 baseline, inherited through `base:`
     assert cons["Turnover"].limit == 0.2 and cons["StyleDeviation"].bounds == {"size": 0.3}
-    assert opt.risk_aversion == 0.0 and opt.solvers == ("clarabel", "highs")
+    assert opt.risk_aversion == 0.0 and opt.solvers == ("highs", "clarabel") and opt.warm_start
+    assert make_optimizer(name, risk_aversion=1.0).solvers == ("clarabel", "highs")  # the QP: Clarabel first
 
 
 def test_keyword_overrides_switch_constraints_on_and_off():

@@ -4,7 +4,11 @@ One call per rebalance, plain numpy/pandas in, an ``OptimResult`` out; it never 
 infeasible problem or a solver failure:
 
 1. solve the LP with each solver in ``solvers`` until one returns a verified optimum
-   (a crash, a numerical failure or an answer that breaks a bound moves on to the next);
+   (a crash, a numerical failure or an answer that breaks a bound moves on to the next); the default
+   order is HiGHS's dual simplex then Clarabel for the LP, Clarabel then HiGHS for the QP
+   (``solvers.default_solvers``), and HiGHS starts from the previous rebalance's optimal basis
+   (``warm_start``: mapped by stock and constraint row, so it applies whenever the constraint set is
+   the same, whatever stocks entered or left; it changes the path, not the optimum);
 2. if the problem is infeasible, the elastic re-solve: phase 1 finds the cheapest widening of the
    soft constraints (penalty x slack), phase 2 maximises alpha with the slacks capped there;
    ``result.relaxed`` says which bound moved by how much;
@@ -25,7 +29,7 @@ from .constraints import Constraint, figure10_constraints, make_constraint
 from .inputs import AlphaFill, OptimInput, check_styles
 from .program import HardInfeasible, build_program, effective_box
 from .result import OptimResult, make_result
-from .solvers import CHECK_TOL, SOLVERS, Outcome, run_solver
+from .solvers import CHECK_TOL, SOLVERS, Outcome, WarmBasis, default_solvers, run_solver
 
 SLACK_ROUND = 1e-9  # slacks below this (solver noise) do not count as a relaxation
 DUST = 1e-9  # weights below this are zeroed where allowed (Clarabel leaves ~30 such, summing ~1e-10)
@@ -36,18 +40,21 @@ class IndexOptimizer:
 
     constraints: Constraint objects or ``{class, module_path, kwargs}`` mappings (default: the
     report's figure-10 set).  risk_aversion: lambda of the optional tracking-risk penalty
-    ``lambda * (w-b)'(X F X' + D)(w-b)`` (0 = off, as in the report).  solvers: tried in order.
-    solver_options: {solver: {option: value}}.  elastic: relax soft constraints when infeasible.
+    ``lambda * (w-b)'(X F X' + D)(w-b)`` (0 = off, as in the report).  solvers: tried in order
+    (None: :func:`~qlib_ext.optim.solvers.default_solvers`).  solver_options: {solver: {option: value}}.
+    elastic: relax soft constraints when infeasible.  warm_start: HiGHS starts each LP from the last
+    optimal basis this optimizer found (state kept on the instance; ``reset()`` forgets it).
     """
 
     def __init__(self, constraints: Sequence[Constraint | Mapping[str, Any]] | None = None,
-                 risk_aversion: float = 0.0, solvers: Sequence[str] = ("clarabel", "highs"),
+                 risk_aversion: float = 0.0, solvers: Sequence[str] | None = None,
                  solver_options: Mapping[str, Mapping[str, Any]] | None = None, elastic: bool = True,
-                 check_tol: float = CHECK_TOL):
+                 check_tol: float = CHECK_TOL, warm_start: bool = True):
         self.constraints = [make_constraint(c) for c in (figure10_constraints() if constraints is None else constraints)]
         names = [c.name for c in self.constraints]
         if len(set(names)) != len(names):
             raise ValueError(f"constraint names must be unique, got {names}")
+        solvers = default_solvers(risk_aversion) if solvers is None else tuple(solvers)
         unknown = [s for s in solvers if s not in SOLVERS]
         if unknown or not solvers:
             raise ValueError(f"unknown solvers {unknown} (have {sorted(SOLVERS)})")
@@ -58,6 +65,12 @@ class IndexOptimizer:
         self.solver_options = {k: dict(v) for k, v in (solver_options or {}).items()}
         self.elastic = bool(elastic)
         self.check_tol = float(check_tol)
+        self.warm_start = bool(warm_start)
+        self._basis: WarmBasis | None = None
+
+    def reset(self) -> None:
+        """Forget the warm-start basis (the next solve starts cold)."""
+        self._basis = None
 
     def optimize(self, alpha: pd.Series, benchmark: pd.Series, w0: pd.Series | None = None,
                  alpha_fill: AlphaFill = "min", **frames: Any) -> OptimResult:
@@ -96,8 +109,13 @@ class IndexOptimizer:
         infeasible: Outcome | None = None
         last = None
         for name in self.solvers:
-            out = run_solver(name, prog, self.check_tol, **self.solver_options.get(name, {}))
+            opts = dict(self.solver_options.get(name, {}))
+            if name == "highs" and phase == "plain" and self.warm_start and self._basis is not None:
+                opts["basis"] = self._basis
+            out = run_solver(name, prog, self.check_tol, **opts)
             attempts.append({"phase": phase, **out.as_dict()})
+            if phase == "plain" and out.status == "optimal" and out.basis is not None and self.warm_start:
+                self._basis = out.basis
             last = out
             if out.status == "optimal":
                 return out

@@ -15,6 +15,10 @@ So the LP has ~n + (#holdings) columns and only ~40 dense rows (budget, industri
 moments, turnover) instead of ~4n rows: the cheapest statement we found (see bench/optimizer.py).
 Elastic modes add one slack column per soft key; 'feasibility' minimises the priced slacks,
 'capped' maximises alpha with slacks bounded by the feasibility optimum.
+
+Each column and row carries its identity (``col_stock``/``col_side``: the stock and u/v side of a
+trade column, ``row_keys``), so a simplex basis of one rebalance can warm-start the next one
+(``solvers.WarmBasis``) whatever stocks entered, left or were fixed in between.
 """
 
 from __future__ import annotations
@@ -53,6 +57,10 @@ class Program:
     turnover_active: bool = False
     band_overrides: int = 0
     rows: dict = field(default_factory=dict)  # {constraint name: LinearRows} in w-space, for diagnostics
+    index: pd.Index | None = None  # the stocks (OptimInput.index)
+    col_stock: np.ndarray | None = None  # position in ``index`` of each trade column (-1: slack/risk column)
+    col_side: np.ndarray | None = None  # 0 = u (buy), 1 = v (sell), -1 otherwise
+    row_keys: list = field(default_factory=list)  # constraint key of each row of A
 
     @property
     def n_cols(self) -> int:
@@ -115,7 +123,8 @@ def build_program(inp: OptimInput, constraints: list, mode: str = "plain", risk_
     L, U, bl, bh, override = effective_box(inp, constraints)
     soft_box = [c for c in constraints if c.kind == "box" and c.soft]
     tc = turnover_constraint(inp, constraints)
-    w_const, W, col_lo, col_hi, fixed_trade = _trade_columns(inp, *((L, U) if elastic else (bl, bh)), tc)
+    w_const, W, col_lo, col_hi, fixed_trade, col_stock, col_side = _trade_columns(
+        inp, *((L, U) if elastic else (bl, bh)), tc)
     n, n_x = inp.n, W.shape[1]
     lin = {c.name: c.rows(inp) for c in constraints if c.kind == "linear"}
     soft = {c.name: c.soft for c in constraints}
@@ -148,6 +157,7 @@ def build_program(inp: OptimInput, constraints: list, mode: str = "plain", risk_
         slack_cols = n_x + np.arange(len(slack_keys))
         W = sp.hstack([W, sp.csr_matrix((n, len(slack_keys)))], format="csr")
     n_s = len(slack_keys)
+    row_keys = list(keys) if not elastic else []
     col_lo, col_hi = np.r_[col_lo, np.zeros(n_s)], np.r_[col_hi, np.full(n_s, np.inf)]
     c_vec = np.zeros(n_x + n_s)
     P = None
@@ -162,15 +172,19 @@ def build_program(inp: OptimInput, constraints: list, mode: str = "plain", risk_
         if risk_aversion > 0:
             A, row_lo, row_hi, col_lo, col_hi, c_vec, W, P = _add_risk(
                 inp, risk_aversion, A, row_lo, row_hi, col_lo, col_hi, c_vec, W, w_const)
+    extra = len(c_vec) - n_x
     return Program(c=c_vec, A=A, row_lo=row_lo, row_hi=row_hi, col_lo=col_lo, col_hi=col_hi,
                    w_const=w_const, W=W, P=P, slack_keys=slack_keys, slack_cols=slack_cols,
-                   turnover_active=tc is not None, band_overrides=int(override.sum()), rows=lin)
+                   turnover_active=tc is not None, band_overrides=int(override.sum()), rows=lin,
+                   index=inp.index, col_stock=np.r_[col_stock, np.full(extra, -1)],
+                   col_side=np.r_[col_side, np.full(extra, -1)], row_keys=row_keys)
 
 
 def _trade_columns(inp: OptimInput, lo: np.ndarray, hi: np.ndarray, tc: Constraint | None):
     """Columns ``u, v`` of ``w = r + u - v`` for the box ``[lo, hi]``; fixed ones folded into ``w_const``.
 
-    Returns (w_const, W with w = w_const + W x, col_lo, col_hi, one-sided trade of fixed columns).
+    Returns (w_const, W with w = w_const + W x, col_lo, col_hi, one-sided trade of fixed columns,
+    stock position and side (0 = u, 1 = v) of each column).
     """
     r = inp.w0 if tc is not None else np.clip(0.0, lo, hi)
     ulo, uhi = np.maximum(0.0, lo - r), np.maximum(0.0, hi - r)
@@ -182,7 +196,7 @@ def _trade_columns(inp: OptimInput, lo: np.ndarray, hi: np.ndarray, tc: Constrai
     W = sp.csr_matrix((np.r_[np.ones(nu), -np.ones(nv)], (np.r_[iu, iv], np.arange(nu + nv))),
                       shape=(inp.n, nu + nv))
     return (r + u_fix - v_fix, W, np.r_[ulo[iu], vlo[iv]], np.r_[uhi[iu], vhi[iv]],
-            0.5 * (u_fix.sum() + v_fix.sum()))
+            0.5 * (u_fix.sum() + v_fix.sum()), np.r_[iu, iv], np.r_[np.zeros(nu, np.int64), np.ones(nv, np.int64)])
 
 
 def _penalties(constraints: list, soft_box: list) -> dict:

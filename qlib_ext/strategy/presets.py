@@ -44,7 +44,7 @@ FIGURE10: dict[str, Any] = {
     "size_moment3": None, "tradability": True,
 }
 BOUND_KEYS = (*FIGURE10, "size_factor", "nonlinear_size_factor", "penalties")
-SOLVER_KEYS = ("risk_aversion", "solvers", "solver_options", "elastic")
+SOLVER_KEYS = ("risk_aversion", "solvers", "solver_options", "elastic", "warm_start")
 
 
 def build_constraints(
@@ -112,6 +112,6 @@ def make_optimizer(preset: str | Path | None = "figure10", **overrides: Any) -> 
     settings.update(overrides)
     bounds = {k: v for k, v in settings.items() if k in BOUND_KEYS}
     solver = {k: v for k, v in settings.items() if k in SOLVER_KEYS}
-    if "solvers" in solver:
+    if solver.get("solvers") is not None:
         solver["solvers"] = tuple(solver["solvers"])
     return IndexOptimizer(build_constraints(**bounds), **solver)
