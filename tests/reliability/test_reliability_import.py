@@ -252,12 +252,23 @@ def header_only(src: Path, name: str) -> None:
     edit_csv(src, name, lambda df: df.iloc[:0])
 
 
-@pytest.mark.parametrize("name", ["shares.csv", "adj_factor.csv"])
+@pytest.mark.parametrize("name", ["shares.csv", "adj_factor.csv", "index_weight.csv", "daily.csv"])
 def test_import_header_only_file_is_an_error(src, target, name):
     """A present but empty source file was "0 errors" with mcap/turnover (or factor) silently NaN/1."""
     header_only(src, name)
     fails(src, target, name, "the file has no data rows", "[check empty]")
     fails(src, target, name, "the file has no data rows", strict=True)
+
+
+def test_import_empty_parquet_file_is_an_error(tmp_path, target):
+    make_source(tmp_path / "pq", fmt="parquet")
+    pd.read_parquet(tmp_path / "pq" / "shares.parquet").iloc[:0].to_parquet(tmp_path / "pq" / "shares.parquet")
+    fails(tmp_path / "pq", target, "shares.parquet: the file has no data rows", "[check empty]")
+
+
+def test_import_zero_byte_file_is_an_error(src, target):
+    (src / "adj_factor.csv").write_bytes(b"")
+    fails(src, target, "adj_factor.csv: the file has no data rows", "[check empty]")
 
 
 @pytest.mark.parametrize("name, check, field", [("shares.csv", "no_shares", "float_share"),

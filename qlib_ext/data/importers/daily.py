@@ -205,13 +205,8 @@ def load_keyed(path: Path, grid: StockGrid, report: ImportReport, wanted: Sequen
     row_of = np.zeros((T, N), dtype=np.int32)
     index = pd.Index(grid.stocks)
     unknown: set[str] = set()
-    n_rows = 0
     for row0, f in iter_frames(path, {k: cols[k] for k in ("ts_code", "trade_date", *fields)}, report):
         _scatter_batch(f, row0, grid, index, report, name, fields, panels, row_of, unknown)
-        n_rows += len(f)
-    if n_rows == 0:
-        report.error("empty", name, "the file has no data rows (only a header?): give its rows or remove the file")
-        report.raise_if_failed()
     report.stats[f"{name} rows on the grid"] = int((row_of > 0).sum())
     if presence:
         panels["_present"] = np.where(row_of > 0, np.float32(1), np.float32(np.nan))

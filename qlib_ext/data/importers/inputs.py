@@ -176,9 +176,35 @@ def _benchmarks(files: dict, inp: Inputs, members: pd.DataFrame | None, report: 
         inp.member_spans[market] = mask_spans(member, g)
 
 
+def _has_rows(path: Path) -> bool:
+    """Whether a CSV/Parquet source file holds at least one data row (a header alone is empty)."""
+    try:
+        if path.name.lower().endswith((".parquet", ".pq")):
+            import pyarrow.parquet as pq
+
+            return pq.ParquetFile(path).metadata.num_rows > 0
+        return len(pd.read_csv(path, nrows=1)) > 0
+    except pd.errors.EmptyDataError:
+        return False
+    except Exception:  # noqa: BLE001 - unreadable files are reported, with the reader's error, when read
+        return True
+
+
+def check_not_empty(files: dict[str, list[Path]], report: ImportReport) -> None:
+    """A source file that is present but has no data rows is an error (it would silently mean factor = 1,
+    NaN shares, no industry or no benchmark weights)."""
+    for role, paths in files.items():
+        for path in paths:
+            if not _has_rows(path):
+                report.error("empty", path.name, f"the file has no data rows (only a header?) for {role!r}: "
+                             "give its rows or remove the file")
+    report.raise_if_failed()
+
+
 def load_inputs(files: dict[str, list[Path]], report: ImportReport, units: str = "auto", start=None, end=None,
                 calendar: pd.DatetimeIndex | None = None) -> Inputs:
     """All source files -> :class:`Inputs`; raises :class:`ImportValidationError` on the first file with errors."""
+    check_not_empty(files, report)
     d = load_daily(files["daily"][0], report, units, start, end, calendar)
     members = load_members(files["index_member"][0], d.grid, report) if "index_member" in files else None
     if members is not None:
