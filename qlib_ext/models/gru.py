@@ -13,6 +13,7 @@ model's own previous fit (rolling retraining).  Pickles through Qlib's recorder 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 
 import numpy as np
@@ -79,8 +80,6 @@ class GRUModel(Model):
     # ------------------------------------------------------------------ Model API
     def fit(self, dataset, evals_result: dict | None = None, reweighter=None, init_from: GRUModel | None = None):
         """Train ``n_seeds`` nets on the dataset's ``train`` segment, early stopping on ``valid`` rank IC."""
-        import torch
-
         from .trainer import TrainConfig, deterministic, seed_everything, train_net
 
         if reweighter is not None:
@@ -91,13 +90,11 @@ class GRUModel(Model):
             raise ValueError(f"GRUModel: d_feat={self.d_feat} but the dataset's windows have {d_feat} channels")
         init = init_from.states if init_from is not None else (self.states if self.warm_start else [])
         device = resolve_device(self.device)
-        if self.num_threads is not None:
-            torch.set_num_threads(int(self.num_threads))
         recorder = _active_recorder()
         logger.info(f"GRUModel: {len(train)} train / {len(valid) if valid is not None else 0} valid samples, "
                     f"window {train.window}x{d_feat}, device {device}, {self.n_seeds} seed(s)")
         states, histories = [], []
-        with deterministic():
+        with deterministic(), _torch_threads(self.num_threads):
             for i in range(self.n_seeds):
                 seed = self.seed + i
                 seed_everything(seed)
@@ -126,8 +123,6 @@ class GRUModel(Model):
 
     def predict(self, dataset, segment: str = "test") -> pd.Series:
         """Mean over the seeds' nets of the scores of ``segment``'s samples, indexed (datetime, instrument)."""
-        import torch
-
         from ..handlers.sequence import SequenceDataset
         from .trainer import deterministic, predict_net
 
@@ -137,15 +132,27 @@ class GRUModel(Model):
             raise TypeError(f"GRUModel needs a qlib_ext.handlers.SequenceDataset, got {type(dataset).__name__}")
         sampler = dataset.prepare(segment)
         device = resolve_device(self.device)
-        if self.num_threads is not None:
-            torch.set_num_threads(int(self.num_threads))
         total = np.zeros(len(sampler), dtype=np.float64)
-        with deterministic():
+        with deterministic(), _torch_threads(self.num_threads):
             for state in self.states:
                 net = self.build_net(self.fitted_d_feat)
                 net.load_state_dict(state)
                 total += predict_net(net, sampler, self.batch_size, device)
         return pd.Series((total / len(self.states)).astype(np.float32), index=sampler.index, name="score")
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int | None):
+    """``torch.set_num_threads(n)`` inside the block (process-global in torch), restored after; None: as is."""
+    import torch
+
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _active_recorder():
