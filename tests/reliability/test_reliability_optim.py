@@ -147,12 +147,12 @@ def test_optim_hard_infeasible_falls_back_to_current_weights_and_records_it(mark
 def test_optim_first_solver_failure_falls_back_to_second_and_records_it(market, monkeypatch):
     expected = solve(market, figure10_constraints())
 
-    monkeypatch.setitem(solvers_mod.SOLVERS, "clarabel", lambda prog, **o: solvers_mod.Outcome(
-        "clarabel", "failed", 0.0, message="simulated Clarabel crash"))
+    monkeypatch.setitem(solvers_mod.SOLVERS, "highs", lambda prog, **o: solvers_mod.Outcome(
+        "highs", "failed", 0.0, message="simulated HiGHS crash"))  # the default order: HiGHS, then Clarabel
     res = solve(market, figure10_constraints())
-    assert res.status == "optimal" and res.solver == "highs"
-    assert res.attempts[0] == {"phase": "plain", "solver": "clarabel", "status": "failed", "seconds": 0.0,
-                               "message": "simulated Clarabel crash", "iterations": 0}
+    assert res.status == "optimal" and res.solver == "clarabel"
+    assert res.attempts[0] == {"phase": "plain", "solver": "highs", "status": "failed", "seconds": 0.0,
+                               "message": "simulated HiGHS crash", "iterations": 0, "warm": False}
     np.testing.assert_allclose(res.weights.to_numpy(), expected.weights.to_numpy(), atol=1e-6)
 
 
@@ -168,9 +168,9 @@ def test_optim_every_solver_failing_returns_benchmark_and_records_each_attempt(m
     monkeypatch.setattr(highspy.Highs, "run", lambda self: (_ for _ in ()).throw(RuntimeError("simulated HiGHS crash")))
     res = solve(market, figure10_constraints())
     assert res.status == "fallback_benchmark" and not res.ok
-    assert [(a["solver"], a["status"]) for a in res.attempts] == [("clarabel", "failed"), ("highs", "failed")]
-    assert "simulated Clarabel crash" in res.attempts[0]["message"]
-    assert "simulated HiGHS crash" in res.attempts[1]["message"]
+    assert [(a["solver"], a["status"]) for a in res.attempts] == [("highs", "failed"), ("clarabel", "failed")]
+    assert "simulated HiGHS crash" in res.attempts[0]["message"]
+    assert "simulated Clarabel crash" in res.attempts[1]["message"]
     b = market["benchmark"] / market["benchmark"].sum()
     np.testing.assert_allclose(res.weights.to_numpy(), b.reindex(res.weights.index).fillna(0).to_numpy())
 
