@@ -3,7 +3,8 @@ market review, report): Qlib's report_normal and positions artifacts written dir
 know every weight and return exactly (no strategy run needed).
 
 The portfolio holds 20 stocks, re-picked every 5 sessions at the close (equal weights, 5% cash), and
-its return is ``sum_i w_{i,s} r_{i,t}`` with ``r = $change``; the "benchmark" return is
+its return is ``sum_i w_{i,s} r_{i,t}`` with ``r`` the close-to-close return (the last close carried
+over suspensions); the "benchmark" return is
 ``sum_i b_{i,s} r_{i,t}`` with the point-in-time ``$w_csi500`` weights; costs are 0.  So the
 active return is exactly ``sum_i (w - b)_{i,s} r_{i,t}``.
 """
@@ -26,7 +27,7 @@ class Backtest:
     diagnostics: pd.DataFrame     # date of each rebalance
     weights: pd.Series            # (datetime, instrument) end-of-day weights
     bench: pd.Series              # (datetime, instrument) benchmark weights
-    change: pd.DataFrame          # datetime x instrument daily returns
+    change: pd.DataFrame          # datetime x instrument close-to-close returns
 
 
 def make_backtest(seed: int = 0, start: str = START, end: str = END) -> Backtest:
@@ -35,8 +36,9 @@ def make_backtest(seed: int = 0, start: str = START, end: str = END) -> Backtest
     from qlib.data import D
 
     df = D.features(D.instruments("csiall"), ["$close", "$change"], start_time=start, end_time=end)
-    close = df["$close"].unstack(level="instrument")
-    change = df["$change"].unstack(level="instrument")
+    raw = df["$close"].unstack(level="instrument")
+    close = raw.ffill()                                          # a suspended stock keeps its last price
+    change = close.pct_change()
     bdf = D.features(D.instruments("csi500"), ["$w_csi500"], start_time=start, end_time=end)
     b = bdf["$w_csi500"].swaplevel().sort_index().rename_axis(["datetime", "instrument"])
     b = b[b.fillna(0) > 0]
@@ -52,7 +54,7 @@ def make_backtest(seed: int = 0, start: str = START, end: str = END) -> Backtest
             prev = days[k - 1]
             r_t = change.loc[day]
             w_prev = w_rows[-1]
-            rets.append(float((w_prev * r_t.reindex(w_prev.index)).sum()))
+            rets.append(float((w_prev * r_t.reindex(w_prev.index)).sum(min_count=1)))
             bp = b.loc[prev]
             benches.append(float((bp * r_t.reindex(bp.index).fillna(0.0)).sum()))
             value = cash + sum(a * px[c] for c, a in amounts.items())
@@ -61,8 +63,7 @@ def make_backtest(seed: int = 0, start: str = START, end: str = END) -> Backtest
             benches.append(0.0)
         turnover = 0.0
         if k % EVERY == 0:
-            ok = px.dropna().index
-            ok = [c for c in ok if np.isfinite(change.loc[day, c])]
+            ok = raw.loc[day].dropna().index                     # stocks trading today
             pick = list(rng.choice(ok, size=N_HOLD, replace=False))
             old = {c: a * px[c] / value for c, a in amounts.items()}
             amounts = {c: (1 - CASH) / N_HOLD * value / px[c] for c in pick}

@@ -91,12 +91,12 @@ def read_futures(path: str | Path) -> pd.DataFrame:
         parsed = pd.to_datetime(df[col], errors="coerce")
         if parsed.isna().any():
             row = int(np.flatnonzero(parsed.isna().to_numpy())[0])
-            raise ValueError(f"futures price file {path}, row {row + 2}: {col}={df[col].iloc[row]!r} is not a date")
+            raise ValueError(f"futures price file {path}, row {row + 2}: {col}={str(df[col].iloc[row])!r} is not a date")
         df[col] = parsed
     close = pd.to_numeric(df["close"], errors="coerce")
     if (~(close > 0)).any():
         row = int(np.flatnonzero((~(close > 0)).to_numpy())[0])
-        raise ValueError(f"futures price file {path}, row {row + 2}: close={df['close'].iloc[row]!r} is not a positive price")
+        raise ValueError(f"futures price file {path}, row {row + 2}: close={str(df['close'].iloc[row])!r} is not a positive price")
     df["close"] = close.astype(float)
     df["index"] = df["index"].astype(str)
     dup = df.duplicated(["date", "index"])

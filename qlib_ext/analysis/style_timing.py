@@ -81,7 +81,10 @@ def timing_points(exposure: pd.DataFrame, forward: pd.DataFrame, styles: Sequenc
 
 
 def _corr(x: pd.Series, y: pd.Series) -> float:
-    if len(x) < 3 or x.std(ddof=0) <= 0 or y.std(ddof=0) <= 0:
+    def flat(v: pd.Series) -> bool:  # constant up to rounding (an exposure pinned at its bound)
+        return not v.std(ddof=0) > 1e-12 * max(1.0, float(v.abs().max()))
+
+    if len(x) < 3 or flat(x) or flat(y):
         return float("nan")
     return float(np.corrcoef(x.to_numpy(float), y.to_numpy(float))[0, 1])
 
