@@ -118,23 +118,24 @@ def gather_windows(bars: np.ndarray, traded: np.ndarray, listed: np.ndarray, t_i
     """Normalised windows ``[B, window, 7]`` float32 for samples (t_idx, n_idx); see the module docstring."""
     t_idx = np.asarray(t_idx, dtype=np.int64)
     n_idx = np.asarray(n_idx, dtype=np.int64)
+    n_stocks = bars.shape[1]
     steps = t_idx[:, None] - stride * np.arange(window - 1, -1, -1, dtype=np.int64)[None, :]
     inside = steps >= 0
-    steps = np.maximum(steps, 0)
-    cols = n_idx[:, None]
-    raw = bars[steps, cols]  # [B, L, 6]
-    ok = inside & listed[steps, cols]
+    flat = (np.maximum(steps, 0) * n_stocks + n_idx[:, None]).ravel()  # one take on axis 0: fast
+    raw = bars.reshape(-1, bars.shape[2]).take(flat, axis=0).reshape(*steps.shape, bars.shape[2])
+    ok = inside & listed.reshape(-1).take(flat).reshape(steps.shape)
     close_t = bars[t_idx, n_idx, _CLOSE].astype(np.float32)
     out = np.zeros((*ok.shape, len(CHANNELS)), dtype=np.float32)
+    prices = out[..., _PRICES]
     with np.errstate(invalid="ignore", divide="ignore"):
-        prices = raw[..., _PRICES] / close_t[:, None, None] - 1.0
-        vol = np.where(ok, raw[..., _VOLUME], 0.0)
-        count = ok.sum(1)
-        mean_vol = vol.sum(1) / np.maximum(count, 1)
-        vol_n = np.where(mean_vol[:, None] > 0, vol / np.where(mean_vol > 0, mean_vol, 1.0)[:, None], 0.0)
-    out[..., _PRICES] = np.where(ok[..., None], prices, 0.0)
-    out[..., _VOLUME] = vol_n
-    out[..., 6] = ok & traded[steps, cols]
+        np.divide(raw[..., _PRICES], close_t[:, None, None], out=prices)
+        prices -= 1.0
+        prices[~ok] = 0.0
+        vol = np.where(ok, raw[..., _VOLUME], np.float32(0.0))
+        mean_vol = (vol.sum(1) / np.maximum(ok.sum(1), 1)).astype(np.float32)
+        safe = np.where(mean_vol > 0, mean_vol, np.float32(1.0))
+        out[..., _VOLUME] = np.where(mean_vol[:, None] > 0, vol / safe[:, None], np.float32(0.0))
+    out[..., 6] = ok & traded.reshape(-1).take(flat).reshape(steps.shape)
     return out
 
 
