@@ -23,6 +23,7 @@ import math
 import re
 import sys
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -88,8 +89,8 @@ def has_artifact(recorder: Any, name: str, artifact_path: str | None = None) -> 
 
 def _check_names(kind: str, items: Mapping[str, Any]) -> None:
     for name in items:
-        if not isinstance(name, str) or not _NAME.match(name) or name == Path(SUMMARY_FILE).stem:
-            raise ValueError(f"{kind} name {name!r}: use letters, digits, '_', '-', '.' (and not 'summary')")
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise ValueError(f"{kind} name {name!r}: use letters, digits, '_', '-', '.'")
 
 
 def _metric(value: Any) -> float | None:
@@ -135,8 +136,21 @@ def save_artifacts(recorder: Any, artifact_path: str, tables: Mapping[str, pd.Da
     _close(figures.values())
     finite = {f"{artifact_path}.{k}": v for k, v in metrics.items() if v is not None}
     if finite:
-        recorder.log_metrics(**finite)
+        log_metrics_now(recorder, finite)
     return [artifact_name(artifact_path, n) for n in written]
+
+
+def log_metrics_now(recorder: Any, metrics: Mapping[str, float]) -> None:
+    """Log metrics in one synchronous MLflow batch (Qlib's ``log_metrics`` is queued on a thread while
+    the run is active, so a later recorder of the same run would not see them yet)."""
+    client, run_id = getattr(recorder, "client", None), getattr(recorder, "id", None)
+    if client is None or run_id is None or not hasattr(client, "log_batch"):
+        recorder.log_metrics(**metrics)
+        return
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
 
 
 def _close(figures) -> None:

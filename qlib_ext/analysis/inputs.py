@@ -1,0 +1,167 @@
+"""Inputs of the analysis recorders, loaded one way: the signal, the market panel, the risk store.
+
+* :func:`check_signal` / :func:`load_signal`: the run's ``pred.pkl`` as a float Series on
+  ``(datetime, instrument)``; an empty, all-NaN or constant signal raises ``ValueError`` naming it.
+* :func:`market_frame`: the price-volume factors of :mod:`qlib_ext.factors` (``ret_10``, ``std_10d``,
+  ``turn_10d``, ``size`` = ln mcap; one definition, evaluated by Qlib) plus ``industry``, ``close``,
+  ``vwap`` and ``mcap``, on ``(datetime, instrument)`` over the members of an instrument file
+  (default the CSI All Share) -- one ``D.features`` call per process and span, cached, since every
+  recorder of a run needs the same frame (it is the slow part: ~45 s on the 1,500-stock default market).
+* :func:`load_style_exposures`: the risk store's style exposures (``qlib_ext.risk.load_exposures``);
+  a missing store raises ``FileNotFoundError`` naming the path and how to build it.
+* :func:`benchmark_weights`: a benchmark's point-in-time member weights (``schema.benchmark``).
+
+Everything is "known at the close of ``datetime``" (the signal's convention).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..factors import PRICE_VOLUME_FACTORS, REPORT_FACTORS
+from ..schema import PRED_FILE, UNIVERSE, benchmark
+
+#: Columns of :func:`market_frame`: name -> Qlib expression.
+MARKET_COLUMNS: dict[str, str] = {
+    **{name: PRICE_VOLUME_FACTORS[name] for name in (*REPORT_FACTORS, "size")},
+    "industry": "$industry", "close": "$close", "vwap": "$vwap", "mcap": "$mcap",
+}
+RISK_HINT = "run `qlib-ext risk build --data {root}` first, or give the recorder `risk_store: DIR`"
+SIGNAL_HINT = "run SignalRecord (or save a pred.pkl) before this recorder"
+
+
+def data_root() -> Path:
+    """The local dataset directory of the initialised Qlib (its ``provider_uri``)."""
+    from qlib.config import C
+
+    return Path(C.dpm.get_data_uri(C.DEFAULT_FREQ))
+
+
+def check_signal(pred: Any, name: str = PRED_FILE) -> pd.Series:
+    """The signal as a float Series on (datetime, instrument), finite values only.
+
+    Takes a Series or the ``score`` (else first) column of a DataFrame.  Raises ``ValueError`` naming
+    ``name`` when it is empty, all NaN, or constant within every day's cross-section.
+    """
+    if isinstance(pred, pd.DataFrame):
+        if pred.shape[1] == 0:
+            raise ValueError(f"signal {name!r} has no columns")
+        pred = pred["score"] if "score" in pred else pred.iloc[:, 0]
+    if not isinstance(pred, pd.Series):
+        raise TypeError(f"signal {name!r}: expected a DataFrame/Series, got {type(pred).__name__}")
+    if not isinstance(pred.index, pd.MultiIndex) or list(pred.index.names)[:2] != ["datetime", "instrument"]:
+        raise ValueError(f"signal {name!r}: the index must be (datetime, instrument), got {list(pred.index.names)}")
+    s = pd.to_numeric(pred, errors="coerce").astype(float)
+    s = s[np.isfinite(s.to_numpy())].rename("score")
+    if s.empty:
+        raise ValueError(f"signal {name!r} is empty or all NaN ({len(pred)} rows)")
+    spread = s.groupby(level="datetime").agg(lambda x: np.nanmax(x) - np.nanmin(x))
+    if not (spread > 0).any():
+        raise ValueError(f"signal {name!r} is constant within every day's cross-section "
+                         f"({spread.size} days): nothing to rank")
+    return s.sort_index()
+
+
+def load_signal(record: Any, name: str = PRED_FILE) -> pd.Series:
+    """``check_signal`` of the run's signal artifact (an :class:`~.base.AnalysisRecord`'s ``load``)."""
+    return check_signal(record.load(name, hint=SIGNAL_HINT), name)
+
+
+def sessions(start: Any = None, end: Any = None) -> pd.DatetimeIndex:
+    """Qlib's trading calendar within [start, end]."""
+    from qlib.data import D
+
+    return pd.DatetimeIndex(D.calendar(start_time=start, end_time=end))
+
+
+def shift_session(date: Any, n: int) -> pd.Timestamp:
+    """The session ``n`` sessions after ``date`` (clipped to the calendar's ends)."""
+    cal = sessions()
+    i = int(cal.searchsorted(pd.Timestamp(date))) + n
+    return cal[min(max(i, 0), len(cal) - 1)]
+
+
+@lru_cache(maxsize=4)
+def _market_frame(root: str, instruments: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    from qlib.data import D
+
+    df = D.features(D.instruments(instruments), list(MARKET_COLUMNS.values()), start, end)
+    df.columns = list(MARKET_COLUMNS)
+    df = df.swaplevel().sort_index() if df.index.names[0] == "instrument" else df.sort_index()
+    df.index = df.index.set_names(["datetime", "instrument"])
+    return df.astype(np.float64)
+
+
+def market_frame(start: Any, end: Any, instruments: str = UNIVERSE) -> pd.DataFrame:
+    """:data:`MARKET_COLUMNS` on (datetime, instrument) for the members of ``instruments`` (cached).
+
+    ``ValueError`` naming the instrument file and span when nothing comes back.
+    """
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    df = _market_frame(str(data_root()), instruments, start, end)
+    if df.empty:
+        raise ValueError(f"no market data for instruments {instruments!r} over {start.date()}..{end.date()} "
+                         f"in {data_root()}")
+    return df.copy()
+
+
+def load_style_exposures(start: Any, end: Any, risk_store: str | Path | None = None,
+                         styles: Sequence[str] | None = None) -> pd.DataFrame:
+    """Style exposures (no industry) on (datetime, instrument) from the risk store.
+
+    risk_store: the store directory (default ``<provider_uri>/risk``).  ``FileNotFoundError`` naming
+    the path when absent; ``KeyError`` naming unknown styles; ``ValueError`` when the span is empty.
+    """
+    from ..risk import load_exposures, load_meta
+
+    root = data_root()
+    path = Path(risk_store) if risk_store is not None else root / "risk"
+    try:
+        meta = load_meta(path)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"no risk store at {path}: {RISK_HINT.format(root=root)}") from exc
+    known = list(meta["styles"])
+    styles = known if styles is None else list(styles)
+    unknown = [s for s in styles if s not in known]
+    if unknown:
+        raise KeyError(f"risk store {path} has no style(s) {unknown}; it has {known}")
+    expo = load_exposures(path, start, end)[styles].astype(np.float64)
+    if expo.empty:
+        raise ValueError(f"risk store {path} has no exposures over {pd.Timestamp(start).date()}.."
+                         f"{pd.Timestamp(end).date()} (it spans {meta['start']}..{meta['end']})")
+    return expo
+
+
+def benchmark_weights(name: str, start: Any, end: Any) -> pd.Series:
+    """Point-in-time member weights of benchmark ``name`` on (datetime, instrument), members only (w > 0)."""
+    from qlib.data import D
+
+    info = benchmark(name)
+    df = D.features(D.instruments(info.name), [info.expression], start, end)
+    w = df.iloc[:, 0]
+    if w.index.names[0] == "instrument":
+        w = w.swaplevel()
+    w.index = w.index.set_names(["datetime", "instrument"])
+    w = w[w > 0].astype(np.float64).sort_index().rename(info.weight_field)
+    if w.empty:
+        raise ValueError(f"no positive {info.expression} for {info.label} over {pd.Timestamp(start).date()}.."
+                         f"{pd.Timestamp(end).date()} in {data_root()}")
+    return w
+
+
+def in_window(obj: pd.Series | pd.DataFrame, start: Any, end: Any, what: str) -> pd.Series | pd.DataFrame:
+    """Rows of a (datetime, ...) frame inside [start, end]; ``ValueError`` naming ``what`` when empty."""
+    dates = obj.index.get_level_values(0)
+    lo = pd.Timestamp(start) if start is not None else dates.min()
+    hi = pd.Timestamp(end) if end is not None else dates.max()
+    out = obj[(dates >= lo) & (dates <= hi)]
+    if out.empty:
+        raise ValueError(f"{what}: nothing inside the window {lo.date()}..{hi.date()} "
+                         f"(it spans {dates.min().date()}..{dates.max().date()})")
+    return out
