@@ -43,7 +43,7 @@ from .workflow import (
 )
 
 JOB_KEYS = ("market", "data", "out", "template", "benchmarks", "minute_factors", "risk", "signal", "backtest",
-            "window", "records", "report", "models", "label_neutralisation")
+            "window", "records", "signal_records", "report", "label_neutralisation")
 PROFILES = ("fast", "report")
 
 
@@ -100,6 +100,14 @@ def _resolve_records(records: list[dict]) -> list[dict]:
                 continue
         out.append(rec)
     return out
+
+
+def _with_benchmark(record: Mapping, name: str) -> dict:
+    """A copy of a record config with each ``<BENCHMARK>`` kwarg replaced by the benchmark's name."""
+    rec = json.loads(json.dumps(dict(record)))
+    kw = rec.get("kwargs") or {}
+    rec["kwargs"] = {k: (name if v == "<BENCHMARK>" else v) for k, v in kw.items()}
+    return rec
 
 
 def _has_field(data: Path, field: str) -> bool:
@@ -180,36 +188,46 @@ def _stages(job: dict, data: Path, out: Path, profile: str, cache: StageCache, l
                 "adopted": False}
     risk = cache.run("risk", _risk, config={"data": str(data), **risk_cfg}, inputs={"market": market.key},
                      exists=lambda o: (Path(o["store"]) / "meta.json").is_file())
-    risk_print = dir_fingerprint(Path(risk.outputs["store"]), ("meta.json",))  # a rebuilt store reruns the backtests
     # signal ---------------------------------------------------------------------------------------
     uri, artifacts = tracking(out)
     template_path = find_workflow(job["template"])
     ctx = template_context(job, data, uri)
     template = render_workflow(template_path, ctx)
-    sig_cfg = dict(job["signal"])
-
-    def _signal() -> dict:
-        from .signal import train_rolling
-
-        init_qlib(data, uri)
-        ensure_experiment(uri, "signal", artifacts)
-        task = {"model": template["task"]["model"], "dataset": template["task"]["dataset"]}
-        return train_rolling(task, job["backtest"], sig_cfg["step"], "signal", out / "signal",
-                             rtype=sig_cfg.get("rolling", "expanding"), trunc_days=sig_cfg.get("trunc_days", 12),
-                             progress=log)
-    signal = cache.run("signal", _signal,
-                       config={"task": {"model": template["task"]["model"], "dataset": template["task"]["dataset"]},
-                               "signal": sig_cfg, "backtest": job["backtest"], "profile": profile},
-                       inputs={"market": market.key, **mf_inputs},
-                       exists=lambda o: Path(o["pred"]).is_file())
+    sig_task = signal_task(job, data, uri, profile, template)
+    signal = cache.run("signal", lambda: _train(data, uri, artifacts, sig_task, out / "signal", "signal"),
+                       config={"task": sig_task, "profile": profile},
+                       inputs={"market": market.key, **mf_inputs}, exists=lambda o: Path(o["pred"]).is_file())
     pred_hash = file_hash(signal.outputs["pred"])
+    risk_print = dir_fingerprint(Path(risk.outputs["store"]), ("meta.json",))  # a rebuilt store reruns the analyses
+    runs: dict[str, dict] = {}
+    sig_records = _resolve_records([dict(r) for r in job.get("signal_records") or []])
+    if sig_records:
+        def _sig_analysis() -> dict:
+            from .workflow import run_backtest
+
+            init_qlib(data, uri)
+            ensure_experiment(uri, "signal_analysis", artifacts)
+            res = run_backtest({}, signal.outputs["pred"], signal.outputs["label"], "signal_analysis",
+                               recorder_name="signal_analysis", records=sig_records)
+            return {**res, "experiment_name": "signal_analysis"}
+        sa = cache.run("signal_analysis", _sig_analysis, config={"records": sig_records},
+                       inputs={"signal": signal.key, "pred": pred_hash, "store": risk_print})
+        runs["signal"] = sa.outputs
+    if profile == "report" and (job.get("label_neutralisation") or {}).get("enabled", True):
+        strict_task = signal_task(job, data, uri, profile, template, neutralize="strict")
+        strict = cache.run("signal_strict", lambda: _train(data, uri, artifacts, strict_task, out / "signal_strict",
+                                                           "signal_strict"),
+                           config={"task": strict_task, "profile": profile},
+                           inputs={"market": market.key, **mf_inputs}, exists=lambda o: Path(o["pred"]).is_file())
+        ln = _label_neutralisation(signal, strict, sig_records, data, uri, artifacts, out, cache, log)
+        if ln:
+            runs["signal_strict"] = ln
     # backtests ------------------------------------------------------------------------------------
     perf: dict[str, dict] = {}
-    runs: dict[str, dict] = {}
     for name in job["benchmarks"]:
         info = benchmark(name)
         cfg = apply_overrides(template, benchmark_overrides(template, name))
-        extra = [dict(r) for r in job.get("records") or []]
+        extra = [_with_benchmark(r, info.name) for r in job.get("records") or []]
         for rec in cfg["task"]["record"]:
             if rec.get("class") == "PerformanceRecord":
                 rec.setdefault("kwargs", {})["window"] = list(job["window"])
@@ -223,9 +241,10 @@ def _stages(job: dict, data: Path, out: Path, profile: str, cache: StageCache, l
 
             init_qlib(data, uri)
             ensure_experiment(uri, cfg["experiment_name"], artifacts)
-            return run_backtest(cfg, signal.outputs["pred"], signal.outputs["label"], cfg["experiment_name"],
-                                recorder_name=f"{info.name}_figure10", records=records,
-                                params={"benchmark": info.name, "signal": signal.outputs["pred"]})
+            res = run_backtest(cfg, signal.outputs["pred"], signal.outputs["label"], cfg["experiment_name"],
+                               recorder_name=f"{info.name}_figure10", records=records,
+                               params={"benchmark": info.name, "signal": signal.outputs["pred"]})
+            return {**res, "experiment_name": cfg["experiment_name"]}
         bt = cache.run(f"backtest_{info.name}", _bt, config={"records": records, "pac": cfg["port_analysis_config"]},
                        inputs={"signal": signal.key, "pred": pred_hash, "risk": risk.key, "store": risk_print})
         perf[info.label] = bt.outputs["performance"]
@@ -255,23 +274,94 @@ def _stages(job: dict, data: Path, out: Path, profile: str, cache: StageCache, l
     return {"headline": table, "runs": runs, "report": report_path, "tracking_uri": uri}
 
 
-def _report_stage(job: dict, out: Path, uri: str, runs: dict, cache: StageCache, log) -> str | None:
-    """The HTML report of the backtest runs through the report module of issue 11, when it is installed."""
-    try:
-        report_mod = importlib.import_module("qlib_ext.analysis.report")
-    except ImportError:
-        log("[report] qlib_ext.analysis.report is not installed yet: no HTML report (stage skipped)")
+def signal_task(job: Mapping, data: Path, uri: str, profile: str, template: Mapping,
+                neutralize: str | None = None) -> dict:
+    """The qrun task of the signal stage: the ``signal.workflow``'s task (ensemble.yaml) rendered for this
+    job, or the enhancement template's own model rolled with ``qlib_ext.models.Rolling``."""
+    from .signal import rolling_task
+
+    sig = job["signal"]
+    bt = job["backtest"]
+    if sig.get("workflow"):
+        ctx = {"QLIB_EXT_PROVIDER_URI": str(data), "QLIB_EXT_MLFLOW_URI": uri,
+               "QLIB_EXT_TRAIN": f"{sig['train'][0]}:{sig['train'][1]}",
+               "QLIB_EXT_VALID": f"{sig['valid'][0]}:{sig['valid'][1]}", "QLIB_EXT_TEST": f"{bt[0]}:{bt[1]}",
+               "QLIB_EXT_MODEL_PROFILE": profile, "QLIB_EXT_ROLL_STEP": sig.get("step", 244),
+               "QLIB_EXT_NEUTRALIZE": neutralize or sig.get("neutralize", "industry_size")}
+        task = dict(render_workflow(find_workflow(sig["workflow"]), ctx)["task"])
+    else:
+        task = {"model": template["task"]["model"], "dataset": template["task"]["dataset"]}
+        task = rolling_task(task, sig.get("step", 244), sig.get("rolling", "sliding"))
+    task.pop("record", None)
+    return task
+
+
+def _train(data: Path, uri: str, artifacts: Path, task: dict, folder: Path, experiment: str) -> dict:
+    from .signal import train_signal
+
+    init_qlib(data, uri)
+    ensure_experiment(uri, experiment, artifacts)
+    return train_signal(task, experiment, folder)
+
+
+def _label_neutralisation(signal, strict, sig_records: list, data: Path, uri: str, artifacts: Path, out: Path,
+                          cache: StageCache, log) -> dict | None:
+    """Figure 20: the signal recorders (QuantileRecord: long-leg NAV relative to the universe) on the
+    ensemble trained with the ``strict`` label, as one more recorded run beside ``signal_analysis``."""
+    if not any(r.get("class") == "QuantileRecord" for r in sig_records):
+        log("[label_neutralisation] QuantileRecord is not installed: no long-leg comparison (stage skipped)")
         return None
-    render = getattr(report_mod, "render_runs", None) or getattr(report_mod, "render_report", None)
-    if render is None:
-        log("[report] qlib_ext.analysis.report has no render function this job knows: stage skipped")
-        return None
-    path = out / ARTIFACTS.REPORT / "index.html"
 
     def _go() -> dict:
-        result = render(tracking_uri=uri, recorders=[(r["experiment_id"], r["recorder_id"]) for r in runs.values()],
-                        out=str(path))
-        return {"html": str(result or path)}
-    res = cache.run("report", _go, config={"runs": json.loads(json.dumps(runs, default=str))},
+        from ..analysis.base import load_artifact
+        from .workflow import run_backtest
+
+        init_qlib(data, uri)
+        ensure_experiment(uri, "signal_analysis", artifacts)
+        res = run_backtest({}, strict.outputs["pred"], strict.outputs["label"], "signal_analysis",
+                           recorder_name="signal_strict_label", records=sig_records)
+        from qlib.workflow import R
+
+        rows = {}
+        for name, rid in (("industry_size", signal_analysis_id(out)), ("strict", res["recorder_id"])):
+            if rid is None:
+                continue
+            rec = R.get_recorder(recorder_id=rid, experiment_name="signal_analysis")
+            rows[name] = load_artifact(rec, "summary.json", ARTIFACTS.QUANTILE)
+        table = pd.DataFrame(rows).T
+        (out / "tables").mkdir(exist_ok=True)
+        table.to_csv(out / "tables" / "label_neutralisation.csv")
+        return {**res, "experiment_name": "signal_analysis", "table": str(out / "tables" / "label_neutralisation.csv")}
+    res = cache.run("label_neutralisation", _go, config={"records": sig_records},
+                    inputs={"signal": signal.key, "strict": strict.key})
+    log(f"[label_neutralisation] long-leg summaries (default vs strict label): {res.outputs['table']}")
+    return res.outputs
+
+
+def signal_analysis_id(out: Path) -> str | None:
+    m = StageCache(out / "stages", log=lambda _: None).manifest("signal_analysis")
+    return m["outputs"]["recorder_id"] if m else None
+
+
+def _report_stage(job: dict, out: Path, uri: str, runs: dict, cache: StageCache, log) -> str | None:
+    """The HTML report of the backtest runs (``qlib-ext report`` of ``out/report/runs.json``), when installed."""
+    try:
+        from ..analysis.report import build_report
+    except ImportError:
+        log("[report] qlib_ext.analysis.report is not installed: no HTML report (stage skipped)")
+        return None
+    folder = out / ARTIFACTS.REPORT
+    listing = {"tracking_uri": uri,
+               "cells": [{"cell": name if name.startswith("signal") else f"{benchmark(name).label} enhanced",
+                          "experiment": r.get("experiment_name"), "recorder_id": r["recorder_id"]}
+                         for name, r in runs.items()]}
+
+    def _go() -> dict:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(folder / "runs.json", listing)
+        html = build_report(str(folder / "runs.json"), folder / "index.html", uri=uri,
+                            title=f"qlib-ext main job ({job.get('market')} market)")
+        return {"html": str(html)}
+    res = cache.run("report", _go, config={"runs": json.loads(json.dumps(listing, default=str))},
                     exists=lambda o: Path(o["html"]).is_file())
     return res.outputs["html"]

@@ -1,0 +1,162 @@
+"""Bench: the sweep runner -- cells per minute with 1 and 2 workers, parallel efficiency, one cell's time split.
+
+    python bench/sweep.py --quick                    # tiny market, a reversal signal, 4 cells of 2023-07..2024-03
+    python bench/sweep.py --data data/qlib_ext_default --signal runs/default/signal/pred.pkl [--cells 4]
+
+* Throughput: the same cells run serially (1 worker, in process, sqlite store) and on a Dask
+  LocalCluster of 2 workers logging to a local ``mlflow server``; cells per minute counts the cells'
+  dispatch time (the tracking server's start-up is reported apart).  Efficiency = rate(2) / (2 rate(1));
+  floor 0.8 on 2 free cores (this machine is shared: expect less when others load it).
+* Split: one cell's backtest under cProfile, own time grouped into data loading (qlib.data and its
+  storage/cache), exchange and position bookkeeping (qlib.backtest), the optimizer (qlib_ext.optim,
+  cvxpy, clarabel, highspy), order generation and the strategy (qlib_ext.strategy), recorders
+  (qlib.workflow, qlib_ext.analysis, mlflow), pandas/numpy and the rest.  Last line: JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+BUCKETS = (  # (bucket, substrings of the code path); first match wins
+    ("optimizer", ("qlib_ext/optim", "/cvxpy/", "clarabel", "highspy", "scipy/sparse", "scipy/optimize")),
+    ("strategy+orders", ("qlib_ext/strategy",)),
+    ("exchange+positions", ("qlib/backtest",)),
+    ("data loading", ("qlib/data", "qlib/utils", "joblib", "qlib_ext/ops", "qlib_ext/risk", "pyarrow", "parquet")),
+    ("recorders+mlflow", ("qlib/workflow", "qlib_ext/analysis", "/mlflow/", "sqlalchemy", "matplotlib", "sqlite")),
+    ("pandas/numpy", ("/pandas/", "/numpy/")),
+)
+
+
+def split(profile: cProfile.Profile) -> dict[str, float]:
+    """Own (tottime) seconds per bucket."""
+    stats = pstats.Stats(profile)
+    out: dict[str, float] = {}
+    for (path, _line, _fn), (_cc, _nc, tt, _ct, _callers) in stats.stats.items():
+        name = next((b for b, keys in BUCKETS if any(k in path for k in keys)), "other")
+        out[name] = out.get(name, 0.0) + tt
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+def quick_inputs(work: Path, start: str, end: str) -> tuple[Path, Path]:
+    """The tiny market with its risk store and a 5-day reversal signal (no training)."""
+    from qlib.data import D
+
+    import qlib_ext
+    from qlib_ext.data.synth import build_market
+    from qlib_ext.risk import build_risk
+
+    data = work / "data"
+    if not (data / "risk" / "meta.json").is_file():
+        build_market("tiny", data, progress=False)
+        build_risk(data, export_qlib=False, progress=False)
+    qlib_ext.init(data, mlruns=work / "signal_mlruns")
+    sig = work / "signal"
+    sig.mkdir(exist_ok=True)
+    for expr, col, name in (("1 - $close/Ref($close, 5)", "score", "pred.pkl"),
+                            ("Ref($vwap, -11)/Ref($vwap, -1) - 1", "LABEL0", "label.pkl")):
+        df = D.features(D.instruments("csiall"), [expr], start, end).swaplevel().sort_index()
+        df.columns = [col]
+        df.to_pickle(sig / name)
+    return data, sig / "pred.pkl"
+
+
+def sweep_config(data: Path, signal: Path, window: list[str], n_cells: int) -> dict:
+    from qlib_ext.config import load_config
+
+    values = [1.0, 0.8, None, 0.9, 0.7, 0.6][:max(n_cells, 1)]
+    return {"name": "bench", "template": "enhance_csi500", "data": str(data), "signal": str(signal),
+            "backtest": window, "window": ["2024-01-01", "2024-03-29"], "benchmarks": ["csi1000"],
+            "override_root": "port_analysis_config.strategy.kwargs",
+            "experiments": {"constituent_floor": {"param": "optimizer.constituent_floor", "values": values,
+                                                  "labels": [f"v{i}" for i in range(len(values))]}},
+            "reference": load_config("sweeps", "report")["reference"]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--data", default=None)
+    ap.add_argument("--signal", default=None, help="pred.pkl (label.pkl beside it)")
+    ap.add_argument("--cells", type=int, default=4)
+    ap.add_argument("--window", default=None, help="START:END of the backtest")
+    ap.add_argument("--work", default=None)
+    ap.add_argument("--skip-parallel", action="store_true")
+    args = ap.parse_args()
+
+    from qlib_ext.pipeline.sweep import build_cells, run_cell, run_sweep
+    from qlib_ext.pipeline.workflow import ensure_experiment
+
+    work = Path(args.work or tempfile.mkdtemp(prefix="bench_sweep_"))
+    work.mkdir(parents=True, exist_ok=True)
+    window = (args.window or ("2023-07-03:2024-03-28" if args.quick or not args.data else "2016-12-30:2024-03-28")).split(":")
+    if args.data:
+        data, signal = Path(args.data).resolve(), Path(args.signal).resolve()
+    else:
+        data, signal = quick_inputs(work, "2023-06-01", window[1])
+    cfg = sweep_config(data, signal, window, args.cells)
+    (work / "bench.yaml").write_text(yaml.safe_dump(cfg))
+    quiet = lambda m: None  # noqa: E731
+
+    # one cell under cProfile, in process
+    cells, shared = build_cells(cfg)
+    prof_dir = work / "profile"
+    uri = f"sqlite:///{prof_dir / 'mlflow.db'}"
+    prof_dir.mkdir(exist_ok=True)
+    ensure_experiment(uri, "bench_profile", prof_dir / "artifacts")
+    task = {"id": cells[0].id, "spec": cells[0].spec(), "config": cells[0].config, "records": cells[0].records,
+            "experiment_name": "bench_profile", "tracking_uri": uri, "cells_dir": str(prof_dir / "cells"),
+            "tmp_root": str(prof_dir / "tmp"), **shared}
+    prof = cProfile.Profile()
+    t0 = time.perf_counter()
+    prof.enable()
+    res = run_cell(task)
+    prof.disable()
+    cell_s = time.perf_counter() - t0
+    if res["status"] != "ok":
+        raise SystemExit(f"profiled cell failed: {res['error']}")
+    parts = split(prof)
+    print(f"one cell ({window[0]}..{window[1]}, CSI1000, {len(cfg['experiments']['constituent_floor']['values'])} "
+          f"cells in the sweep): {cell_s:.1f} s wall under cProfile")
+    total = sum(parts.values())
+    for k, v in parts.items():
+        print(f"  {k:<22}{v:8.1f} s  {v / total:6.1%}")
+    prof.dump_stats(str(work / "cell.prof"))
+
+    t0 = time.perf_counter()
+    serial = run_sweep(cfg, out=work / "serial", workers=1, log=quiet)
+    s_wall = serial["dispatch_seconds"] if "dispatch_seconds" in serial else time.perf_counter() - t0
+    n = len(serial["ran"])
+    rate1 = n / s_wall * 60
+    print(f"serial: {n} cells in {s_wall:.0f} s = {rate1:.2f} cells/min")
+    out = {"bench": "sweep", "window": window, "cells": n, "cell_seconds_profiled": round(cell_s, 1),
+           "split_seconds": {k: round(v, 2) for k, v in parts.items()}, "serial_cells_per_min": round(rate1, 3)}
+    if not args.skip_parallel:
+        par = run_sweep(cfg, out=work / "parallel", workers=2, log=quiet)
+        p_wall = par["dispatch_seconds"]
+        rate2 = len(par["ran"]) / p_wall * 60
+        eff = rate2 / (2 * rate1)
+        same = all(par["tables"][k].equals(serial["tables"][k]) for k in serial["tables"])
+        print(f"2 workers: {len(par['ran'])} cells in {p_wall:.0f} s = {rate2:.2f} cells/min "
+              f"(+{par.get('server_seconds', 0):.0f} s mlflow server start); efficiency {eff:.2f} (floor 0.8); "
+              f"tables identical to serial: {same}")
+        out.update(parallel_cells_per_min=round(rate2, 3), efficiency=round(eff, 3), floor=0.8,
+                   server_seconds=round(par.get("server_seconds", 0), 1), tables_identical=same)
+    print("(measured on a shared 2-core machine under load from other jobs: pessimistic)")
+    if args.work is None:
+        shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    main()
