@@ -92,6 +92,21 @@ def _cmd_configs_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .pipeline.job import run_job
+
+    run_job(args.preset, data=args.data, out=args.out, profile=args.profile)
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from .pipeline.sweep import run_sweep
+
+    res = run_sweep(args.config, out=args.out, workers=args.workers, scheduler=args.scheduler,
+                    tracking_uri=args.tracking_uri)
+    return 1 if res["failed"] or res["missing"] else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qlib-ext", description=__doc__)
     sub = parser.add_subparsers(dest="group", required=True)
@@ -155,6 +170,22 @@ def build_parser() -> argparse.ArgumentParser:
     cshow.add_argument("name", help="preset name or YAML path")
     cshow.add_argument("--family", default=None, help="needed when the name exists in several families")
     cshow.set_defaults(func=_cmd_configs_show)
+
+    run = sub.add_parser("run", help="the main job: market, minute factors, risk, models, backtests, report")
+    run.add_argument("--preset", default="default", help="tiny | default | full (configs/pipeline/), or a YAML path")
+    run.add_argument("--data", default=None, help="dataset directory (built from the preset's market when empty)")
+    run.add_argument("--out", default=None, help="output folder: stage cache, signal, MLflow store, tables, report")
+    run.add_argument("--profile", default="fast", choices=["fast", "report"], help="model training budget")
+    run.set_defaults(func=_cmd_run)
+
+    sweep = sub.add_parser("sweep", help="the report's experiment grid as recorded Qlib runs (resumable, parallel)")
+    sweep.add_argument("config", help="sweep config: configs/sweeps/<name>.yaml or a name (report)")
+    sweep.add_argument("--out", default=None, help="sweep folder (default: the config's `out`)")
+    sweep.add_argument("--workers", type=int, default=None, help="local worker processes (default: all cores; 1 = serial)")
+    sweep.add_argument("--scheduler", default=None, help="existing Dask scheduler tcp://HOST:PORT (shared paths)")
+    sweep.add_argument("--tracking-uri", default=None,
+                       help="MLflow tracking server (default: one started for a parallel sweep)")
+    sweep.set_defaults(func=_cmd_sweep)
     return parser
 
 
