@@ -40,7 +40,11 @@ def _one(D, inst: str, expr: str, day: str) -> float:
 def test_report(real_import, realdata):
     _, rep = real_import
     assert rep.ok, rep.render()
-    assert {w.check for w in rep.warnings} == {"adj_factor_step", "unknown_code"}
+    assert {w.check for w in rep.warnings} == {"adj_factor_step", "unknown_code", "no_shares"}
+    daily_codes = set(pd.read_parquet(realdata / "daily.parquet", columns=["ts_code"])["ts_code"])
+    share_codes = set(pd.read_parquet(realdata / "shares.parquet", columns=["ts_code"])["ts_code"])
+    no_shares = next(w for w in rep.warnings if w.check == "no_shares")    # counted per file (issue 12)
+    assert no_shares.count == len(daily_codes - share_codes) and no_shares.file == "shares.parquet"
     assert rep.stats["unknown codes in index_member.parquet"] == 53
     assert rep.stats["unknown codes in index_weight.parquet"] == 8
     assert "vol in shares, amount in CNY (detected" in rep.units["daily.parquet"]
