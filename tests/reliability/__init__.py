@@ -4,6 +4,13 @@ Every case checks the error names the file / field / date / constraint, and that
 (a previous dataset, the risk store, ``features/``) is byte-identical afterwards (sha256 of every file),
 with no temp or backup directory left beside it.  The 8 bugs the suite found were fixed.
 
+Issue 12 (inputs that do not line up; leftovers of killed runs) added the rows marked ``+``.  Counts
+(a row = one case; parametrised variants in parentheses count once): before, 79 cases: 60 errors,
+4 warnings (counted, noted or logged), 15 documented behaviours (recorded fallbacks, reruns);
+after, 105 cases (26 new): 76 errors, 12 warnings, 17 documented behaviours (new: 16 errors, 8
+warnings, 2 behaviours; the existing error row risk_missing_field now lists every missing field).
+Tests collected: 86 before, 131 after.
+
 Case (test)                                            Expected
 -----------------------------------------------------  ----------------------------------------------------
 Dataset writer (``data/bin_io.py``) -- test_reliability_data.py
@@ -14,12 +21,27 @@ writer_bin_longer_than_calendar                        ValueError at commit "cov
 writer_disk_full_while_writing (ENOSPC)                OSError; previous dataset intact
 writer_disk_full_at_commit (rename 1 / rename 2)       OSError; previous dataset restored, no temp dir
 read_bin_truncated_file                                ValueError naming the path (truncated bin)
+Leftovers of killed runs (``data/tempdirs.py``) -- test_reliability_leftovers.py (each logged as a warning)
++ risk_build_killed_then_rerun (real kill -9)          ".risk.tmp-<pid>-*" left; rerun removes it, logs "process <pid> is gone"
++ risk_store_backup_of_a_killed_swap                   store missing, ".risk.old-<pid>-*" renamed back, logged "restored"
++ writer_stale_temp_dirs (dead / live / no pid)        dead run's removed; a live process's kept; a pid-less one logged, kept
++ stager_half_saved_chunk_and_bin_temp                 finished chunks resumed; half-written chunk and bin temp removed
++ import_augment_stale_staging                         ".staging/import-<dead pid>" removed, logged
 ``qlib-ext data check`` -- test_reliability_data.py (also: exit 1, dataset unchanged)
 check_truncated_bin                                    "<INST> close.day.bin: size ... not a multiple of 4"
 check_bin_longer_than_calendar                         "<INST> volume.day.bin ... beyond the N-entry calendar"
 check_calendar_shorter_than_data                       "beyond the (N-1)-entry calendar"
 check_missing_field                                    "<INST> paused.day.bin is missing"
 check_weights_not_summing_to_one                       "w_csi300 sums to ... expected 1" on the date
+Foreign Qlib datasets -- test_reliability_foreign.py
++ foreign_plain_cn_data (--require qlib)               passes; one warning per missing field with its count; stats "strategy
+                                                       still needs ..., risk still needs ..." + the import command;
+                                                       --require strategy: exit 1 "no benchmark weight field"
++ foreign_upper_case_feature_folders                   one error "44 of 44 features/ folders are upper case ... Qlib on Linux
+                                                       reads features/<symbol lower>/ ...; rename: <command>"; the command fixes it
++ foreign_risk_build_missing_fields                    FileNotFoundError "'mcap' (...), 'turnover' (...), 'industry' (...)
+                                                       ... add them with `qlib-ext data import ... --augment DIR`"; + case note
++ foreign_require_minute / unknown use                 "--require minute: calendars/1min.txt is missing"; "unknown uses ['strategi']"
 FieldStager (``data/fields.py``) -- test_reliability_data.py
 stager_interrupted_build_resumes                       only unfinished chunks redone; same values
 stager_date_off_calendar                               ValueError "chunk c7: date 2023-05-06 is not in calendars/day.txt"
@@ -58,6 +80,14 @@ cli_import_bad_input                                   exit 2, stderr names file
 augment_interrupted_by_disk_full                       existing files intact; rerun completes to the same bytes
 augment_failing_strict_check                           target intact, no .staging
 import_rerun                                           identical features bytes
++ import_header_only_file (shares/adj_factor/index_weight/daily) "shares.csv: the file has no data rows ... [check empty]", also strict
++ import_empty_parquet / zero_byte_file                 "shares.parquet: the file has no data rows"; likewise a 0-byte CSV
++ import_stock_without_adj_factor_or_shares (2)         warning "1 of 3 stocks with daily rows have no float_share row" (key, count,
+                                                       meta/import_report.json); strict: error naming 300750.SZ
++ import_derived_field_mostly_nan                      "derived field turnover is NaN on 66.7% of the 36 listed stock-days
+                                                       [check readback]"
++ import_output_passes_data_check                      `data check` (the claimed fields) exits 0, with and without shares;
+                                                       without shares --require risk names mcap/turnover
 Optimizer (``optim/``) -- test_reliability_optim.py
 optim_all_nan_signal                                   documented: alpha_fill for every stock, noted; feasible
 optim_constant_signal                                  feasible, deterministic portfolio
@@ -74,11 +104,18 @@ optim_first_solver_failure                             HiGHS answers; the Clarab
 optim_every_solver_failing                             status 'fallback_benchmark'; each failure message recorded
 optim_unknown_solver_and_bad_bounds                    ValueError naming the solver / constraint and bound
 optim_rerun                                            bitwise identical weights
++ optim_input_indexed_by_integers (alpha/industry/exposures) "alpha: covers 0.0% of the N benchmark members ... alpha is indexed by integers"
++ optim_input_of_other_codes (3)                       "industry: covers 0.0% ...; industry has ['XS..'], the benchmark has ['S..']"
++ optim_overlap_threshold_at_the_boundary (3)          exactly 50% of members: optimal + counted note; one fewer: "covers 49.x%
+                                                       ... (min_overlap 50%)"; keyword min_overlap 0 / 1
++ optim_constrained_style_all_nan_among_members        "exposures: style 'size' (constraint StyleDeviation) has no finite value
+                                                       among the N benchmark members"; one finite member: note, solved
 Processors and risk -- test_reliability_processors_risk.py
 neutralize_all_nan_day                                 NaN that day only; other days = statsmodels residual z
 neutralize_constant_exposure                           exposure dropped (= industry-only residual)
 neutralize_missing_exposure_column                     KeyError "no column named 'ret_10'"
-risk_missing_field                                     FileNotFoundError "field 'turnover' (...) missing"; nothing written
+risk_missing_field                                     FileNotFoundError listing every missing field ('mcap', 'turnover') with
+                                                       the import command; nothing written
 risk_interrupted_build                                 old store byte-identical, no temp dir
 risk_too_little_history                                ValueError naming the window and calendar
 Reruns -- test_reliability_reruns.py
@@ -91,6 +128,16 @@ strategy_preset_unknown_key / circular_base            ValueError naming file an
 strategy_unknown_preset / stray penalty                errors listing the presets / the constraint
 strategy_missing_signal_file / placeholder             FileNotFoundError / ValueError naming it
 strategy_day_field_missing_everywhere                  ValueError "field 'w_csi500' has no data ..."
++ strategy_signal_case_and_tushare_codes               sh600000 / 000001.SZ -> SH600000 / SZ000001; duplicates after: "two rows for ..."
++ strategy_unreadable_signal (5 shapes) / not a pickle ValueError "...; expected a Qlib pred.pkl: a DataFrame (column 'score' ...)"
++ strategy_rebalance_days_non_integer (2.5, "5", True, 0) ValueError "rebalance_days must be a whole number ..., got 2.5"
++ strategy_construction_checks (universe, benchmark, alpha_fill) "universe 'csi2000': ... not found (instrument files: [...])";
+                                                       "'w_csi800' (benchmark 'csi800' weights) ... --augment"; "unknown rule 'median'"
++ strategy_foreign_dataset_missing_fields              one error "'w_csi500' (...), 'industry' (...) ... qlib-ext data import"
++ strategy_signal_coverage_at_the_boundary             20 of 40 (50%) passes; 19: "19 of the 40 stocks of universe 'csiall' have a
+                                                       signal (47.5% < min_signal_coverage 50%); codes seen [...], codes expected [...]"
++ strategy_signal_of_another_market                    the backtest fails its first rebalance: "0 of the N stocks ... codes seen ['HK00000', ...]"
++ strategy_tolerated_inputs_counted                    warning at the end: "2 of 3 rebalances: alpha filled ('min') for N stocks ..."
 Performance tables -- test_reliability_analysis.py
 analysis_nan_excess_return                             ValueError "2 NaN values (first on [dates])"
 analysis_constant_series                               documented: IR and Calmar NaN, drawdown 0

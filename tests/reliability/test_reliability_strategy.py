@@ -184,3 +184,23 @@ def test_strategy_signal_of_another_market_fails_the_first_rebalance(ready, tmp_
         backtest(start_time="2024-01-03", end_time="2024-01-10", strategy=strategy, executor=executor,
                  benchmark="SH000905", account=1e8,
                  exchange_kwargs={"exchange": report_exchange_config("2024-01-03", "2024-01-10")})
+
+
+def test_strategy_tolerated_inputs_are_counted_and_warned_at_the_end(ready):
+    """Fills and stale exposures do not stop a run; at its end one warning per kind says on how many rebalances."""
+    root, store = ready
+    s = IndexEnhancementStrategy(signal=pred_for(["SH600000"], ["2024-01-02"]), risk_store=str(store))
+    s.log.records = [
+        {"notes": "alpha filled ('min') for 3 stocks without a signal; NaN exposures set to 0 in ['size'] (2 stocks)",
+         "n_stale_exposures": 0},
+        {"notes": "alpha filled ('min') for 7 stocks without a signal", "n_stale_exposures": 4},
+        {"notes": "", "n_stale_exposures": 0},
+    ]
+    said = []
+    s.logger = type("L", (), {"warning": lambda self, m: said.append(m), "info": lambda self, m: None})()
+    kinds = s.warn_tolerated()
+    assert kinds == {"alpha filled ('min') for N stocks without a signal": 2,
+                     "NaN exposures set to N in ['size'] (N stocks)": 1,
+                     "exposures carried from an earlier date for N stocks without a row that day": 1}
+    assert "2 of 3 rebalances: alpha filled ('min') for N stocks without a signal (see optim/diagnostics)" in said
+    assert len(said) == 3
