@@ -21,13 +21,19 @@ class BrokenFigure:
         raise RuntimeError("drawing failed")
 
 
+@pytest.fixture(scope="module")
+def mlruns(micro_market, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("base_mlruns")
+    qlib_ext.init(micro_market, mlruns=folder / "mlruns")
+    return folder
+
+
 @pytest.fixture()
-def recorder(micro_market, tmp_path, monkeypatch):
+def recorder(mlruns, monkeypatch, request):
     from qlib.workflow import R
 
-    monkeypatch.chdir(tmp_path)
-    qlib_ext.init(micro_market, mlruns=tmp_path / "mlruns")
-    with R.start(experiment_name="base"):
+    monkeypatch.chdir(mlruns)
+    with R.start(experiment_name="base", recorder_name=request.node.name):
         yield R.get_recorder()
 
 

@@ -26,9 +26,16 @@ def store(tiny_market, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def signal(tiny_market, store, tmp_path_factory):
+def qlib_env(tiny_market, store, tmp_path_factory):
+    """One Qlib init and one sqlite MLflow store for the module (each test gets its own run)."""
+    folder = tmp_path_factory.mktemp("analysis_mlruns")
+    qlib_ext.init(tiny_market, mlruns=folder / "mlruns")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def signal(qlib_env):
     """A signal on the CSI All Share members: reversal plus noise (so it has a style profile)."""
-    qlib_ext.init(tiny_market, mlruns=tmp_path_factory.mktemp("mlruns_sig"))
     mkt = market_frame(START, END)
     rng = np.random.default_rng(11)
     s = (-mkt["ret_10"]).fillna(0) + rng.normal(0, 0.05, len(mkt))
@@ -36,15 +43,14 @@ def signal(tiny_market, store, tmp_path_factory):
 
 
 @pytest.fixture()
-def recorder(tiny_market, tmp_path, monkeypatch):
+def recorder(qlib_env, tmp_path, monkeypatch, request):
     from qlib.workflow import R
 
-    monkeypatch.chdir(tmp_path)
-    qlib_ext.init(tiny_market, mlruns=tmp_path / "mlruns")
+    monkeypatch.chdir(qlib_env)  # MLflow's default artifact root is ./mlruns
     systmp = tmp_path / "systmp"
     systmp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(systmp))
-    with R.start(experiment_name="analysis"):
+    with R.start(experiment_name="analysis", recorder_name=request.node.name):
         rec = R.get_recorder()
         rec.systmp = systmp
         yield rec
@@ -168,7 +174,7 @@ def test_holdings_moments_equal_a_direct_loop(recorder, tiny_market, store):
     for trade, sig in diag["signal_date"].items():
         day = weights.xs(trade, level="datetime")
         x = load_style_exposures(sig, sig, store)["size"].xs(sig, level="datetime")
-        cap = market_frame(sig, sig)["mcap"].xs(sig, level="datetime").dropna()
+        cap = market_frame(START, END)["mcap"].xs(sig, level="datetime").dropna()
         xb = sum(day.loc[i, "benchmark"] * x[i] for i in day.index if i in x.index)
         for k in (1, 2, 3):
             mp = sum(day.loc[i, "weight"] * (x[i] - xb) ** k for i in day.index if i in x.index)

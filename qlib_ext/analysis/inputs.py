@@ -6,7 +6,8 @@
   ``turn_10d``, ``size`` = ln mcap; one definition, evaluated by Qlib) plus ``industry``, ``close``,
   ``vwap`` and ``mcap``, on ``(datetime, instrument)`` over the members of an instrument file
   (default the CSI All Share) -- one ``D.features`` call per process and span, cached, since every
-  recorder of a run needs the same frame (it is the slow part: ~45 s on the 1,500-stock default market).
+  recorder of a run needs the same frame (it is the slow part: ~45 s on the 1,500-stock default market,
+  paid once per run).
 * :func:`load_style_exposures`: the risk store's style exposures (``qlib_ext.risk.load_exposures``);
   a missing store raises ``FileNotFoundError`` naming the path and how to build it.
 * :func:`benchmark_weights`: a benchmark's point-in-time member weights (``schema.benchmark``).
@@ -17,7 +18,6 @@ Everything is "known at the close of ``datetime``" (the signal's convention).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -87,28 +87,39 @@ def shift_session(date: Any, n: int) -> pd.Timestamp:
     return cal[min(max(i, 0), len(cal) - 1)]
 
 
-@lru_cache(maxsize=4)
-def _market_frame(root: str, instruments: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+_MARKET_CACHE: dict[tuple[str, str], tuple[pd.Timestamp, pd.DataFrame]] = {}
+
+
+def _load_market(instruments: str, start: pd.Timestamp) -> pd.DataFrame:
     from qlib.data import D
 
-    df = D.features(D.instruments(instruments), list(MARKET_COLUMNS.values()), start, end)
+    df = D.features(D.instruments(instruments), list(MARKET_COLUMNS.values()), start, sessions()[-1])
     df.columns = list(MARKET_COLUMNS)
-    df = df.swaplevel().sort_index() if df.index.names[0] == "instrument" else df.sort_index()
+    df = df.swaplevel() if df.index.names[0] == "instrument" else df
     df.index = df.index.set_names(["datetime", "instrument"])
-    return df.astype(np.float64)
+    return df.sort_index().astype(np.float64)
 
 
 def market_frame(start: Any, end: Any, instruments: str = UNIVERSE) -> pd.DataFrame:
-    """:data:`MARKET_COLUMNS` on (datetime, instrument) for the members of ``instruments`` (cached).
+    """:data:`MARKET_COLUMNS` on (datetime, instrument) for the members of ``instruments``, [start, end].
 
-    ``ValueError`` naming the instrument file and span when nothing comes back.
+    One ``D.features`` call per process, dataset and instrument file: it reads from ``start`` to the
+    calendar's end and is kept (the last one) so the next recorder of the run slices it; a request
+    starting earlier reloads.  ``ValueError`` naming the instrument file and span when nothing comes back.
     """
     start, end = pd.Timestamp(start), pd.Timestamp(end)
-    df = _market_frame(str(data_root()), instruments, start, end)
-    if df.empty:
+    key = (str(data_root()), instruments)
+    cached = _MARKET_CACHE.get(key)
+    if cached is None or cached[0] > start:
+        _MARKET_CACHE.clear()
+        cached = _MARKET_CACHE[key] = (start, _load_market(instruments, start))
+    df = cached[1]
+    dates = df.index.get_level_values("datetime")
+    out = df[(dates >= start) & (dates <= end)]
+    if out.empty:
         raise ValueError(f"no market data for instruments {instruments!r} over {start.date()}..{end.date()} "
                          f"in {data_root()}")
-    return df.copy()
+    return out.copy()
 
 
 def load_style_exposures(start: Any, end: Any, risk_store: str | Path | None = None,
