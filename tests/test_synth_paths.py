@@ -162,3 +162,21 @@ def test_default_dates_with_fewer_stocks(tmp_path, real):
     early = ys.loc[:2016]
     assert early.abs().max().max() <= 0.5 and (early["csi300"] > 0.2).any() and (early["csi300"] < -0.1).any()
     assert path_facts(root)["ok"].all()
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda c: c["path"]["periods"][1].update(end="2010-06-30", csi300=0.1), "must be after"),
+    (lambda c: c["path"]["periods"][0].pop("csi500"), "misses keys ['csi500']"),
+    (lambda c: c["path"]["periods"][0].update(csi1000=-1.5), "above -100%"),
+    (lambda c: c["alpha"]["calendar"].reverse(), "alpha.calendar dates must increase"),
+])
+def test_bad_path_config_is_refused(edit, words):
+    import copy
+
+    from qlib_ext.data.synth.config import validate_market_config
+
+    cfg = copy.deepcopy(load_market_config("default"))
+    edit(cfg)
+    with pytest.raises(ValueError, match=None) as err:
+        validate_market_config(cfg, "preset.yaml")
+    assert words in str(err.value) and "preset.yaml" in str(err.value)

@@ -51,3 +51,36 @@ def _validate(cfg: dict, path: str | Path) -> None:
         )
     if abs(sum(cfg["boards"].values()) - 1) > 1e-6:
         raise ValueError(f"{path}: boards shares must sum to 1")
+    _validate_path(cfg, path)
+
+
+def _validate_path(cfg: dict, path: str | Path) -> None:
+    """The index path targets (``path:``) and the alpha calendar: keys present, dates increasing."""
+    import math
+
+    import pandas as pd
+
+    pcfg = cfg.get("path")
+    if pcfg:
+        if "start" not in pcfg:
+            raise ValueError(f"{path}: path.start (the path's origin date) is missing")
+        prev = pd.Timestamp(pcfg["start"])
+        for i, per in enumerate(pcfg.get("periods") or []):
+            missing = [k for k in ("end", "csi300", "csi500", "csi1000") if k not in per]
+            if missing:
+                raise ValueError(f"{path}: path.periods[{i}] misses keys {missing}")
+            end = pd.Timestamp(per["end"])
+            if end <= prev:
+                raise ValueError(f"{path}: path.periods[{i}].end {end.date()} must be after {prev.date()}")
+            for b in ("csi300", "csi500", "csi1000"):
+                v = float(per[b])
+                if not math.isfinite(v) or v <= -1:
+                    raise ValueError(f"{path}: path.periods[{i}].{b} = {per[b]} is not a return above -100%")
+            prev = end
+    cal = cfg["alpha"].get("calendar") if isinstance(cfg.get("alpha"), dict) else None
+    if cal:
+        dates = [pd.Timestamp(d) for d, _ in cal]
+        if any(b <= a for a, b in zip(dates[:-1], dates[1:])):
+            raise ValueError(f"{path}: alpha.calendar dates must increase")
+        if any(not math.isfinite(float(m)) or float(m) < 0 for _, m in cal):
+            raise ValueError(f"{path}: alpha.calendar multipliers must be finite and >= 0")

@@ -196,7 +196,7 @@ class DailySimulator:
         alpha = strength * (1 - acfg["decay"]) * self.alpha_e
 
         vol_state = np.sqrt(self.h) / ret["market_vol"]
-        eps = u.idio_vol * np.sqrt(vol_state) * vm * _student(rng, ret["tail_df"], n)
+        eps = u.idio_vol * np.sqrt(vol_state) * vm * _student(rng, ret.get("idio_tail_df", ret["tail_df"]), n)
         jump_draw = rng.random(n)
         jump_size = rng.uniform(*ret["jump_size"], n)
         jump = np.where(jump_draw < ret["jump_up_prob"] * u.jump_scale, jump_size, 0.0)
