@@ -77,23 +77,25 @@ def rolling_bars(bars: np.ndarray, traded: np.ndarray, listed: np.ndarray,
     """
     if n < 1:
         raise ValueError(f"rolling_bars: n must be >= 1, got {n}")
-    out = np.full_like(bars, np.nan)
-    out_traded = np.zeros_like(traded)
+    n_days = bars.shape[0]
     hi = np.full(bars.shape[:2], -np.inf, dtype=bars.dtype)
     lo = np.full(bars.shape[:2], np.inf, dtype=bars.dtype)
+    opens = np.full(bars.shape[:2], np.nan, dtype=bars.dtype)
     vol = np.zeros(bars.shape[:2], dtype=np.float64)
     value = np.zeros(bars.shape[:2], dtype=np.float64)
-    opens = np.full(bars.shape[:2], np.nan, dtype=bars.dtype)
-    for k in range(n - 1, -1, -1):  # oldest session of the span first
-        src = _shift(bars, k)
-        ok = _shift(listed, k, fill=False)
-        hi = np.where(ok, np.maximum(hi, src[..., 1]), hi)
-        lo = np.where(ok, np.minimum(lo, src[..., 2]), lo)
-        opens = np.where(ok & np.isnan(opens), src[..., 0], opens)
-        v = np.where(ok, src[..., _VOLUME], 0.0).astype(np.float64)
-        vol += v
-        value += v * np.where(ok, src[..., _VWAP], 0.0)
-        out_traded |= _shift(traded, k, fill=False)
+    out_traded = np.zeros_like(traded)
+    for k in range(min(n, n_days) - 1, -1, -1):  # oldest session of the span first; views, no copies
+        dst, src = slice(k, None), slice(0, n_days - k)
+        ok = listed[src]
+        np.maximum(hi[dst], np.where(ok, bars[src, :, 1], -np.inf), out=hi[dst])
+        np.minimum(lo[dst], np.where(ok, bars[src, :, 2], np.inf), out=lo[dst])
+        first = ok & np.isnan(opens[dst])
+        opens[dst] = np.where(first, bars[src, :, 0], opens[dst])
+        v = np.where(ok, bars[src, :, _VOLUME], 0.0)
+        vol[dst] += v
+        value[dst] += v * np.where(ok, bars[src, :, _VWAP], 0.0)
+        out_traded[dst] |= traded[src]
+    out = np.empty_like(bars)
     close = bars[..., _CLOSE]
     with np.errstate(invalid="ignore", divide="ignore"):
         vwap = np.where(vol > 0, value / np.where(vol > 0, vol, 1.0), close)
@@ -101,16 +103,6 @@ def rolling_bars(bars: np.ndarray, traded: np.ndarray, listed: np.ndarray,
     out[..., _VWAP], out[..., _VOLUME] = vwap, vol
     out[~listed] = np.nan
     return out, out_traded & listed, listed
-
-
-def _shift(a: np.ndarray, k: int, fill=np.nan) -> np.ndarray:
-    """``a`` shifted k sessions later along axis 0 (row t holds a[t-k]); the first k rows are ``fill``."""
-    if k == 0:
-        return a
-    out = np.empty_like(a)
-    out[:k] = fill
-    out[k:] = a[:-k]
-    return out
 
 
 def gather_windows(bars: np.ndarray, traded: np.ndarray, listed: np.ndarray, t_idx: np.ndarray,
