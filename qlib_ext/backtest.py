@@ -3,7 +3,9 @@
 Qlib's :class:`~qlib.backtest.exchange.Exchange` accepts ``limit_threshold`` as a *tuple* of two Qlib
 expressions ``(buy_limit, sell_limit)``, where a true value means the stock cannot be bought / sold on
 that day.  A YAML list arrives as a Python ``list``, which Qlib rejects with ``NotImplementedError``;
-:class:`LimitExchange` converts it.  It is otherwise Qlib's ``Exchange``.
+:class:`LimitExchange` converts it, and takes a named rule set instead: ``limit_threshold: report``
+(the default when the key is omitted) is :data:`LIMIT_THRESHOLD` below, so a workflow names the rule
+rather than repeating its expressions.  It is otherwise Qlib's ``Exchange``.
 
 Convention of our datasets (fields ``$up_limit``, ``$down_limit``, ``$paused``; prices in CNY rounded
 to the fen, so a tolerance of half a fen is used):
@@ -34,8 +36,7 @@ without it the quote covers the whole calendar, which is correct but slower)::
             start_time: 2023-01-01
             end_time: 2024-03-29
             codes: csiall
-            limit_threshold: ["Or(Ge($low, $up_limit - 0.005), Gt($paused, 0.5))",
-                              "Or(Le($high, $down_limit + 0.005), Gt($paused, 0.5))"]
+            limit_threshold: report        # the default; or [buy_expr, sell_expr], a float, null (Qlib's)
             deal_price: vwap
             open_cost: 0.0015
             close_cost: 0.0015
@@ -48,7 +49,9 @@ from typing import Any
 
 from qlib.backtest.exchange import Exchange
 
-__all__ = ["BUY_LIMIT", "SELL_LIMIT", "LIMIT_THRESHOLD", "LimitExchange", "report_exchange_config"]
+from .schema import UNIVERSE
+
+__all__ = ["BUY_LIMIT", "SELL_LIMIT", "LIMIT_THRESHOLD", "LIMIT_RULES", "LimitExchange", "report_exchange_config"]
 
 #: True when the stock cannot be bought: one-word limit-up board (low at the up limit) or suspended.
 BUY_LIMIT = "Or(Ge($low, $up_limit - 0.005), Gt($paused, 0.5))"
@@ -56,10 +59,17 @@ BUY_LIMIT = "Or(Ge($low, $up_limit - 0.005), Gt($paused, 0.5))"
 SELL_LIMIT = "Or(Le($high, $down_limit + 0.005), Gt($paused, 0.5))"
 #: The ``limit_threshold`` tuple Qlib's ``Exchange`` expects.
 LIMIT_THRESHOLD = (BUY_LIMIT, SELL_LIMIT)
+#: Named ``limit_threshold`` rule sets of :class:`LimitExchange` (``report``: the report's A-share rules).
+LIMIT_RULES: dict[str, tuple[str, str]] = {"report": LIMIT_THRESHOLD}
 
 
 def _as_limit_threshold(value: Any) -> Any:
-    """A YAML-friendly ``limit_threshold``: a 2-sequence becomes a tuple, an int a float."""
+    """A YAML-friendly ``limit_threshold``: a rule name its tuple, a 2-sequence a tuple, an int a float."""
+    if isinstance(value, str):
+        if value not in LIMIT_RULES:
+            raise ValueError(f"limit_threshold {value!r} is not a named rule set ({sorted(LIMIT_RULES)}); "
+                             "give [buy_expr, sell_expr] for your own expressions")
+        return LIMIT_RULES[value]
     if isinstance(value, (list, tuple)):
         if len(value) != 2 or not all(isinstance(v, str) for v in value):
             raise ValueError(f"limit_threshold must be two Qlib expressions (buy, sell), got {value!r}")
@@ -81,9 +91,9 @@ def _as_volume_threshold(value: Any) -> Any:
 class LimitExchange(Exchange):
     """Qlib's ``Exchange`` accepting ``limit_threshold`` (and ``volume_threshold``) as YAML lists.
 
-    ``limit_threshold`` may be ``[buy_expr, sell_expr]`` (e.g. ``[BUY_LIMIT, SELL_LIMIT]``, see the
-    module docstring for the convention), a tuple, a float (Qlib's ``abs($change)`` rule) or None
-    (Qlib's ``C.limit_threshold``).  Every other argument is Qlib's; ``start_time``/``end_time`` default
+    ``limit_threshold`` may be a rule name of :data:`LIMIT_RULES` (default ``"report"``:
+    ``(BUY_LIMIT, SELL_LIMIT)``, see the module docstring for the convention), ``[buy_expr, sell_expr]``,
+    a tuple, a float (Qlib's ``abs($change)`` rule) or None (Qlib's ``C.limit_threshold``).  Every other argument is Qlib's; ``start_time``/``end_time`` default
     to None (the whole calendar) and ``codes`` to ``"all"``, as in Qlib, because ``get_exchange`` does
     not forward the backtest window to an exchange given as a config dict.
     """
@@ -94,7 +104,7 @@ class LimitExchange(Exchange):
         start_time: Any = None,
         end_time: Any = None,
         codes: list | str = "all",
-        limit_threshold: Any = None,
+        limit_threshold: Any = "report",
         volume_threshold: Any = None,
         **kwargs: Any,
     ) -> None:
@@ -109,7 +119,7 @@ class LimitExchange(Exchange):
         )
 
 
-def report_exchange_config(start_time, end_time, codes: str = "csiall", cost: float = 0.0015) -> dict:
+def report_exchange_config(start_time, end_time, codes: str = UNIVERSE, cost: float = 0.0015) -> dict:
     """``exchange`` config of the report's trading rules for ``qlib.backtest.backtest(exchange_kwargs=...)``:
     vwap deal price, ``cost`` per side, one-word limit boards and suspensions blocked (:data:`LIMIT_THRESHOLD`)."""
     return {"class": "LimitExchange", "module_path": "qlib_ext.backtest",

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = ("qlib_ext", "configs", "setup.cfg", "pyproject.toml", "README.md")
+SOURCES = ("qlib_ext", "configs", "workflows", "setup.cfg", "pyproject.toml", "README.md")
 DATA_SUFFIXES = (".csv", ".json", ".parquet", ".j2", ".html")
 
 
@@ -60,6 +60,7 @@ def test_wheel_carries_every_preset_and_data_file(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     presets = {f"qlib_ext/configs/{p.relative_to(ROOT / 'configs').as_posix()}"
                for p in (ROOT / "configs").glob("*/*.y*ml")}
+    presets |= {f"qlib_ext/workflows/{p.name}" for p in (ROOT / "workflows").glob("*.yaml")}
     data = {p.relative_to(ROOT).as_posix() for p in (ROOT / "qlib_ext").rglob("*")
             if p.suffix in DATA_SUFFIXES and "configs" not in p.relative_to(ROOT).parts}
     assert presets and presets <= names, sorted(presets - names)

@@ -4,6 +4,9 @@ IndexEnhancementStrategy backtest -> PortAnaRecord -> PerformanceRecord, diagnos
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -11,10 +14,18 @@ import pandas as pd
 import pytest
 from ruamel.yaml import YAML
 
-from qlib_ext.data.panel import read_calendar
+from qlib_ext.backtest import LIMIT_RULES
+from qlib_ext.data.panel import read_calendar, read_panel
+from qlib_ext.factors import forward_return_label
 from qlib_ext.risk import build_risk
+from qlib_ext.schema import BENCHMARKS
 
-WORKFLOWS = Path(__file__).resolve().parents[1] / "workflows"
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOWS = ROOT / "workflows"
+TEMPLATE = WORKFLOWS / "enhance.yaml"
+#: the commit whose enhance_csi*.yaml were the 193-line copies the template replaced
+OLD_COMMIT = "184317e"
+ENV_VARS = ("QLIB_EXT_BENCHMARK", "QLIB_EXT_PRED", "QLIB_EXT_RISK_STORE", "QLIB_EXT_OPTIM_PRESET", "QLIB_EXT_NEUTRALIZE")
 
 
 def render(name: str, monkeypatch, **env) -> dict:
@@ -26,7 +37,7 @@ def render(name: str, monkeypatch, **env) -> dict:
 
 
 def test_rendering_options(monkeypatch, tmp_path):
-    for var in ("QLIB_EXT_PRED", "QLIB_EXT_RISK_STORE", "QLIB_EXT_OPTIM_PRESET"):
+    for var in ENV_VARS:
         monkeypatch.delenv(var, raising=False)
     cfg = render("enhance_csi1000.yaml", monkeypatch)
     kw = cfg["port_analysis_config"]["strategy"]["kwargs"]
@@ -88,3 +99,99 @@ def test_enhance_workflow_end_to_end(tiny_market, tmp_path, monkeypatch):
     assert rec.list_metrics()["performance.information_ratio"] == pytest.approx(table.iloc[0]["information_ratio"])
     local = Path(rec.get_local_dir()) / "artifacts" / "performance"
     assert (local / "excess_nav.png").stat().st_size > 5000 and (local / "excess_nav_window.png").exists()
+
+
+def test_thin_files_are_the_template_with_the_benchmark_fixed():
+    text = TEMPLATE.read_text()
+    line = re.compile(r"^{% set benchmark = .*$", re.M)
+    assert len(line.findall(text)) == 1
+    for name in BENCHMARKS:
+        want = line.sub('{% set benchmark = "' + name + '" %}', text)
+        assert (WORKFLOWS / f"enhance_{name}.yaml").read_text() == want, f"regenerate enhance_{name}.yaml (see {TEMPLATE.name})"
+
+
+@pytest.mark.parametrize("name", list(BENCHMARKS))
+def test_template_takes_index_and_label_from_the_benchmark(name, monkeypatch):
+    for var in ENV_VARS:
+        monkeypatch.delenv(var, raising=False)
+    info = BENCHMARKS[name]
+    for cfg in (render("enhance.yaml", monkeypatch, QLIB_EXT_BENCHMARK=name), render(f"enhance_{name}.yaml", monkeypatch)):
+        assert cfg["experiment_name"] == f"enhance_{name}" and cfg["benchmark"] == info.instrument
+        port = cfg["port_analysis_config"]
+        assert port["strategy"]["kwargs"]["benchmark"] == name and port["backtest"]["benchmark"] == info.instrument
+        assert cfg["task"]["record"][-1]["kwargs"]["label"] == f"{info.label} enhanced"
+        handler = cfg["task"]["dataset"]["kwargs"]["handler"]
+        assert (handler["class"], handler["module_path"]) == ("PriceVolume", "qlib_ext.handlers")
+        assert handler["kwargs"]["neutralize"] == "industry_size" and "data_loader" not in handler["kwargs"]
+        assert port["backtest"]["exchange_kwargs"]["exchange"]["kwargs"]["limit_threshold"] == "report"
+    assert render("enhance.yaml", monkeypatch, QLIB_EXT_NEUTRALIZE="none")["data_handler_config"]["neutralize"] is None
+
+
+def test_unknown_benchmark_is_named(monkeypatch):
+    with pytest.raises(Exception, match=r'unknown benchmark "csi800"'):
+        render("enhance.yaml", monkeypatch, QLIB_EXT_BENCHMARK="csi800")
+
+
+def old_workflow(name: str, tmp_path: Path) -> Path:
+    """The pre-template copy of ``enhance_<name>.yaml`` from git (skips outside a git checkout)."""
+    try:
+        text = subprocess.run(["git", "show", f"{OLD_COMMIT}:workflows/enhance_{name}.yaml"], cwd=ROOT, check=True,
+                              capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        pytest.skip(f"the old workflows need the git history ({OLD_COMMIT})")
+    path = tmp_path / f"old_{name}.yaml"
+    path.write_text(text)
+    return path
+
+
+def without_handler(cfg: dict) -> dict:
+    """The rendered config without what the template changed on purpose: the handler and the limit rule."""
+    cfg = json.loads(json.dumps(cfg))
+    del cfg["data_handler_config"], cfg["task"]["dataset"]["kwargs"]["handler"]
+    for port in (cfg["port_analysis_config"], *(r["kwargs"]["config"] for r in cfg["task"]["record"]
+                                                if r["class"] == "PortAnaRecord")):
+        ex = port["backtest"]["exchange_kwargs"]["exchange"]["kwargs"]
+        if isinstance(ex["limit_threshold"], str):
+            ex["limit_threshold"] = list(LIMIT_RULES[ex["limit_threshold"]])
+    return cfg
+
+
+@pytest.mark.parametrize("name", ["csi500", "csi1000"])
+def test_template_renders_the_old_workflows_but_the_handler(name, monkeypatch, tmp_path):
+    env = {"QLIB_EXT_PRED": tmp_path / "pred.pkl", "QLIB_EXT_RISK_STORE": tmp_path / "risk", "QLIB_EXT_TEST": "2023-01-03:2024-03-28"}
+    old = render(str(old_workflow(name, tmp_path)), monkeypatch, **env)
+    new = render("enhance.yaml", monkeypatch, QLIB_EXT_BENCHMARK=name, **env)
+    assert without_handler(new) == without_handler(old)
+    assert old["data_handler_config"]["data_loader"]["kwargs"]["config"]["label"][0] == [forward_return_label(10)]
+    assert old["port_analysis_config"]["backtest"]["exchange_kwargs"]["exchange"]["kwargs"]["limit_threshold"] == \
+        list(LIMIT_RULES["report"])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("QLIB_EXT_SLOW"), reason="4 qrun runs (~2 min each on 2 cores); QLIB_EXT_SLOW=1")
+@pytest.mark.parametrize("name", ["csi500", "csi1000"])
+def test_template_and_old_workflow_give_the_same_performance_table(name, tiny_market, tmp_path, monkeypatch):
+    """With the signal fixed (QLIB_EXT_PRED) the backtest of the template is the old file's, number for number."""
+    from qlib.cli.run import workflow
+    from qlib.workflow import R
+
+    store = build_risk(tiny_market, out=tmp_path / "risk", export_qlib=False, progress=False)
+    close = read_panel(tiny_market, "close").astype(float)
+    pred = (-(close / close.shift(5) - 1)).stack().rename("score").to_frame().loc["2023-10-01":]
+    pred.index.names = ["datetime", "instrument"]
+    pred.to_pickle(tmp_path / "pred.pkl")
+    monkeypatch.chdir(tmp_path)
+    tables = {}
+    for tag, src in (("old", str(old_workflow(name, tmp_path))), ("new", f"enhance_{name}.yaml")):
+        cfg = render(src, monkeypatch, QLIB_EXT_PROVIDER_URI=tiny_market, QLIB_EXT_RISK_STORE=store,
+                     QLIB_EXT_MLFLOW_URI=f"sqlite:///{tmp_path / (tag + '.db')}", QLIB_EXT_PRED=tmp_path / "pred.pkl",
+                     QLIB_EXT_TRAIN="2021-06-01:2022-09-15", QLIB_EXT_VALID="2022-10-10:2023-06-09",
+                     QLIB_EXT_TEST="2023-10-09:2024-03-28")
+        cfg["task"]["model"]["kwargs"].update(num_boost_round=30, early_stopping_rounds=10)
+        path = tmp_path / f"{tag}.yaml"
+        with path.open("w") as fh:
+            YAML(typ="safe", pure=True).dump(cfg, fh)
+        workflow(str(path))
+        rec = next(iter(R.list_recorders(experiment_name=cfg["experiment_name"]).values()))
+        tables[tag] = rec.load_object("performance/table.pkl")
+    pd.testing.assert_frame_equal(tables["new"], tables["old"])
