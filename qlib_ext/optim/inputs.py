@@ -174,6 +174,15 @@ def _fill_value(alpha: pd.Series, how: AlphaFill) -> float:
     raise ValueError(f"alpha_fill: unknown rule {how!r} (use 'min', 'mean', 'zero' or a number)")
 
 
+def check_alpha_fill(how: AlphaFill) -> None:
+    """ValueError unless ``how`` is 'min', 'mean', 'zero' or a finite number (checked before any data is read)."""
+    if isinstance(how, bool) or not isinstance(how, (str, int, float, np.number)):
+        raise ValueError(f"alpha_fill: {how!r} is not a rule; use 'min', 'mean', 'zero' or a number")
+    if not isinstance(how, str) and not np.isfinite(float(how)):
+        raise ValueError(f"alpha_fill: {how!r} is not a finite number")
+    _fill_value(pd.Series([0.0]), how)
+
+
 def _mask(s: pd.Series | None, index: pd.Index) -> np.ndarray:
     if s is None:
         return np.zeros(len(index), dtype=bool)
