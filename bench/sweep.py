@@ -7,10 +7,11 @@
   LocalCluster of 2 workers logging to a local ``mlflow server``; cells per minute counts the cells'
   dispatch time (the tracking server's start-up is reported apart).  Efficiency = rate(2) / (2 rate(1));
   floor 0.8 on 2 free cores (this machine is shared: expect less when others load it).
-* Split: one cell's backtest under cProfile, own time grouped into data loading (qlib.data and its
-  storage/cache), exchange and position bookkeeping (qlib.backtest), the optimizer (qlib_ext.optim,
-  cvxpy, clarabel, highspy), order generation and the strategy (qlib_ext.strategy), recorders
-  (qlib.workflow, qlib_ext.analysis, mlflow), pandas/numpy and the rest.  Last line: JSON.
+* Split: one cell under cProfile in a warm process (a first cell pays the imports), by the cumulative
+  time of its parts: data loading (the exchange quote), the strategy's inputs, the optimizer, order
+  generation, Qlib's exchange and position bookkeeping (the backtest loop minus the strategy), the
+  recorders and MLflow -- before (Qlib's dataset cache off: every cell loads the quote) and after
+  (on: a worker loads it once for all its cells).  Last line: JSON.
 """
 
 from __future__ import annotations
@@ -27,24 +28,38 @@ from pathlib import Path
 
 import yaml
 
-BUCKETS = (  # (bucket, substrings of the code path); first match wins
-    ("optimizer", ("qlib_ext/optim", "/cvxpy/", "clarabel", "highspy", "scipy/sparse", "scipy/optimize")),
-    ("strategy+orders", ("qlib_ext/strategy",)),
-    ("exchange+positions", ("qlib/backtest",)),
-    ("data loading", ("qlib/data", "qlib/utils", "joblib", "qlib_ext/ops", "qlib_ext/risk", "pyarrow", "parquet")),
-    ("recorders+mlflow", ("qlib/workflow", "qlib_ext/analysis", "/mlflow/", "sqlalchemy", "matplotlib", "sqlite")),
-    ("pandas/numpy", ("/pandas/", "/numpy/")),
-)
+#: entry points (code path suffix, function) whose cumulative time the split reads
+ENTRIES = {
+    "run": ("qlib_ext/pipeline/workflow.py", "run_backtest"),
+    "backtest": ("qlib/backtest/__init__.py", "backtest"),
+    "exchange": ("qlib/backtest/exchange.py", "__init__"),
+    "loop": ("qlib/backtest/backtest.py", "collect_data_loop"),
+    "decision": ("qlib_ext/strategy/enhancement.py", "generate_trade_decision"),
+    "inputs": ("qlib_ext/strategy/enhancement.py", "optim_input"),
+    "solve": ("qlib_ext/optim/optimizer.py", "solve"),
+    "orders": ("qlib_ext/strategy/orders.py", "generate_order_list_from_target_weight_position"),
+}
 
 
 def split(profile: cProfile.Profile) -> dict[str, float]:
-    """Own (tottime) seconds per bucket."""
+    """Seconds of one cell by part, from the cumulative times of :data:`ENTRIES` (largest match each)."""
     stats = pstats.Stats(profile)
-    out: dict[str, float] = {}
-    for (path, _line, _fn), (_cc, _nc, tt, _ct, _callers) in stats.stats.items():
-        name = next((b for b, keys in BUCKETS if any(k in path for k in keys)), "other")
-        out[name] = out.get(name, 0.0) + tt
-    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+    cum = dict.fromkeys(ENTRIES, 0.0)
+    for (path, _line, fn), (_cc, _nc, _tt, ct, _callers) in stats.stats.items():
+        for key, (suffix, name) in ENTRIES.items():
+            if fn == name and path.endswith(suffix):
+                cum[key] = max(cum[key], ct)
+    parts = {
+        "data loading (exchange quote)": cum["exchange"],
+        "strategy inputs (signal, weights, exposures, masks)": cum["inputs"],
+        "optimizer": cum["solve"],
+        "order generation": cum["orders"],
+        "strategy other": cum["decision"] - cum["inputs"] - cum["solve"] - cum["orders"],
+        "Qlib exchange + position bookkeeping": cum["loop"] - cum["decision"],
+        "backtest setup other": cum["backtest"] - cum["loop"] - cum["exchange"],
+        "recorders + MLflow": cum["run"] - cum["backtest"],
+    }
+    return dict(sorted(((k, max(v, 0.0)) for k, v in parts.items()), key=lambda kv: -kv[1]))
 
 
 def quick_inputs(work: Path, start: str, end: str) -> tuple[Path, Path]:
@@ -107,30 +122,44 @@ def main() -> None:
     (work / "bench.yaml").write_text(yaml.safe_dump(cfg))
     quiet = lambda m: None  # noqa: E731
 
-    # one cell under cProfile, in process
+    # one cell's split, warm process (imports, Qlib init, MLflow store done by a first cell):
+    # before = Qlib's dataset cache off (every cell loads the exchange quote), after = on (cache hit)
     cells, shared = build_cells(cfg)
     prof_dir = work / "profile"
     uri = f"sqlite:///{prof_dir / 'mlflow.db'}"
     prof_dir.mkdir(exist_ok=True)
     ensure_experiment(uri, "bench_profile", prof_dir / "artifacts")
-    task = {"id": cells[0].id, "spec": cells[0].spec(), "config": cells[0].config, "records": cells[0].records,
-            "experiment_name": "bench_profile", "tracking_uri": uri, "cells_dir": str(prof_dir / "cells"),
-            "tmp_root": str(prof_dir / "tmp"), **shared}
-    prof = cProfile.Profile()
+
+    def task(qcache: bool) -> dict:
+        return {"id": cells[0].id, "spec": cells[0].spec(), "config": cells[0].config, "records": cells[0].records,
+                "experiment_name": "bench_profile", "tracking_uri": uri, "cells_dir": str(prof_dir / "cells"),
+                "tmp_root": str(prof_dir / "tmp"), "qcache_root": str(prof_dir / "qcache") if qcache else None,
+                **shared}
+
     t0 = time.perf_counter()
-    prof.enable()
-    res = run_cell(task)
-    prof.disable()
-    cell_s = time.perf_counter() - t0
-    if res["status"] != "ok":
-        raise SystemExit(f"profiled cell failed: {res['error']}")
-    parts = split(prof)
-    print(f"one cell ({window[0]}..{window[1]}, CSI1000, {len(cfg['experiments']['constituent_floor']['values'])} "
-          f"cells in the sweep): {cell_s:.1f} s wall under cProfile")
-    total = sum(parts.values())
-    for k, v in parts.items():
-        print(f"  {k:<22}{v:8.1f} s  {v / total:6.1%}")
-    prof.dump_stats(str(work / "cell.prof"))
+    warm = run_cell(task(True))  # imports + fills the dataset cache
+    if warm["status"] != "ok":
+        raise SystemExit(f"cell failed: {warm['error']}")
+    print(f"warm-up cell (cold process): {time.perf_counter() - t0:.1f} s")
+    out: dict = {"bench": "sweep", "window": window}
+    for label, qcache in (("before", False), ("after", True)):
+        prof = cProfile.Profile()
+        t0 = time.perf_counter()
+        prof.enable()
+        res = run_cell(task(qcache))
+        prof.disable()
+        cell_s = time.perf_counter() - t0
+        if res["status"] != "ok":
+            raise SystemExit(f"profiled cell failed: {res['error']}")
+        parts = split(prof)
+        total = sum(parts.values())
+        print(f"one cell {label} (dataset cache {'on' if qcache else 'off'}; {window[0]}..{window[1]}, CSI1000): "
+              f"{cell_s:.1f} s wall under cProfile")
+        for k, v in parts.items():
+            print(f"  {k:<22}{v:8.1f} s  {v / total:6.1%}")
+        prof.dump_stats(str(work / f"cell_{label}.prof"))
+        out[f"cell_seconds_{label}"] = round(cell_s, 1)
+        out[f"split_seconds_{label}"] = {k: round(v, 2) for k, v in parts.items()}
 
     t0 = time.perf_counter()
     serial = run_sweep(cfg, out=work / "serial", workers=1, log=quiet)
@@ -138,8 +167,7 @@ def main() -> None:
     n = len(serial["ran"])
     rate1 = n / s_wall * 60
     print(f"serial: {n} cells in {s_wall:.0f} s = {rate1:.2f} cells/min")
-    out = {"bench": "sweep", "window": window, "cells": n, "cell_seconds_profiled": round(cell_s, 1),
-           "split_seconds": {k: round(v, 2) for k, v in parts.items()}, "serial_cells_per_min": round(rate1, 3)}
+    out.update(cells=n, serial_cells_per_min=round(rate1, 3))
     if not args.skip_parallel:
         par = run_sweep(cfg, out=work / "parallel", workers=2, log=quiet)
         p_wall = par["dispatch_seconds"]

@@ -92,6 +92,18 @@ def _cmd_configs_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    import time
+
+    from .analysis.report import build_report
+
+    t0 = time.perf_counter()
+    out = build_report(args.target, args.out, uri=args.mlruns, all_runs=args.all,
+                       save_artifact=args.save_artifact, title=args.title)
+    print(f"report written to {out} ({out.stat().st_size / 1e6:.1f} MB, {time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from .pipeline.job import run_job
 
@@ -170,6 +182,16 @@ def build_parser() -> argparse.ArgumentParser:
     cshow.add_argument("name", help="preset name or YAML path")
     cshow.add_argument("--family", default=None, help="needed when the name exists in several families")
     cshow.set_defaults(func=_cmd_configs_show)
+
+    report = sub.add_parser("report", help="one self-contained HTML page of a run's (or a sweep's) figures and tables")
+    report.add_argument("target", help="experiment name (its latest run), recorder id, or sweep dir / sweep.json")
+    report.add_argument("--out", default="report.html", help="HTML file to write")
+    report.add_argument("--mlruns", default=None,
+                        help="MLflow tracking URI or mlruns directory (default: the sweep's, else sqlite:///mlruns.db)")
+    report.add_argument("--all", action="store_true", help="every run of the experiment, side by side")
+    report.add_argument("--save-artifact", action="store_true", help="also log the page as report/report.html of the run")
+    report.add_argument("--title", default=None)
+    report.set_defaults(func=_cmd_report)
 
     run = sub.add_parser("run", help="the main job: market, minute factors, risk, models, backtests, report")
     run.add_argument("--preset", default="default", help="tiny | default | full (configs/pipeline/), or a YAML path")

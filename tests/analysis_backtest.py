@@ -24,7 +24,7 @@ N_HOLD, CASH, EVERY = 20, 0.05, 5
 class Backtest:
     report: pd.DataFrame          # Qlib report_normal: return, bench, cost, turnover
     positions: dict               # date -> qlib Position (end of day)
-    diagnostics: pd.DataFrame     # date of each rebalance
+    diagnostics: pd.DataFrame     # one row per rebalance, indexed by its date
     weights: pd.Series            # (datetime, instrument) end-of-day weights
     bench: pd.Series              # (datetime, instrument) benchmark weights
     change: pd.DataFrame          # datetime x instrument close-to-close returns
@@ -77,7 +77,8 @@ def make_backtest(seed: int = 0, start: str = START, end: str = END) -> Backtest
         w_rows.append(pd.Series({c: a * px[c] / value for c, a in amounts.items()}))
     report = pd.DataFrame({"return": rets, "bench": benches, "cost": 0.0, "turnover": turnovers}, index=days)
     weights = pd.concat({d: w for d, w in zip(days, w_rows)}, names=["datetime", "instrument"])
-    return Backtest(report, positions, pd.DataFrame({"date": rebal, "status": "optimal"}), weights, b, change)
+    diagnostics = pd.DataFrame({"status": "optimal"}, index=pd.DatetimeIndex(rebal, name="date"))  # as RebalanceLog
+    return Backtest(report, positions, diagnostics, weights, b, change)
 
 
 def log_backtest(recorder, bt: Backtest, diagnostics: bool = True) -> None:

@@ -39,3 +39,18 @@ def realdata() -> Path:
     if not (REALDATA / "daily.parquet").exists():
         pytest.skip(f"real-data fixture not found at {REALDATA}")
     return REALDATA
+
+
+@pytest.fixture(autouse=True)
+def _end_leaked_experiment():
+    """End an MLflow experiment a test left active (Qlib's LGBModel.fit starts one through R.log_metrics
+    when no recorder is active), so the next test's ``qlib.init`` is not refused."""
+    yield
+    try:
+        from qlib.workflow import R
+
+        expm = R.exp_manager
+    except Exception:  # Qlib never initialised in this process: nothing can be active
+        return
+    if getattr(expm, "active_experiment", None) is not None:
+        R.end_exp(recorder_status="FINISHED")

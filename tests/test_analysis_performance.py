@@ -149,3 +149,41 @@ def test_recorder_writes_tables_figures_and_metrics(tiny_market, tmp_path, monke
     assert csv.loc["CSI500", "excess_2022"] == pytest.approx(want["excess_2022"])
     nav = rec.load_object("performance/excess_nav.pkl")
     assert nav.iloc[-1] == pytest.approx(math.prod(1 + r for r in e), rel=1e-9)
+
+
+def test_conventions_against_empyrical_quantstats_and_qlib():
+    """Same convention, same number: geometric annualisation over 252 sessions, sample std, drawdown
+    of the compounded NAV.  empyrical and quantstats agree with ours except that their drawdown does
+    not count the starting NAV of 1 as a peak (a loss on day one is not a drawdown for them); Qlib's
+    ``risk_analysis`` annualises arithmetically (mean x N) and draws down the *summed* returns, so only
+    its information ratio (mean / std x sqrt(N)) is the same number (issue 1511 of Qlib asks why
+    Qlib and quantstats disagree: this is why)."""
+    empyrical = pytest.importorskip("empyrical")
+    qs = pytest.importorskip("quantstats")
+    from qlib.contrib.evaluate import risk_analysis
+
+    from qlib_ext.analysis.performance import annualized_volatility
+
+    e = sample_excess(9)
+    e.iloc[0] = abs(e.iloc[0])  # a first-day gain: the drawdown conventions coincide
+    got = performance_summary(e)
+    assert got["annualized_excess"] == pytest.approx(empyrical.annual_return(e, period="daily"), rel=1e-10)
+    assert got["annualized_excess"] == pytest.approx(qs.stats.cagr(e, periods=252), rel=1e-10)
+    assert got["tracking_error"] == pytest.approx(empyrical.annual_volatility(e, period="daily"), rel=1e-10)
+    assert got["tracking_error"] == pytest.approx(qs.stats.volatility(e, periods=252), rel=1e-10)
+    assert got["tracking_error"] == annualized_volatility(e)
+    assert got["information_ratio"] == pytest.approx(empyrical.sharpe_ratio(e, period="daily"), rel=1e-10)
+    assert got["information_ratio"] == pytest.approx(qs.stats.sharpe(e, periods=252), rel=1e-10)
+    assert got["excess_max_drawdown"] == pytest.approx(-empyrical.max_drawdown(e), rel=1e-10)
+    assert got["excess_max_drawdown"] == pytest.approx(-qs.stats.max_drawdown(e), rel=1e-10)
+
+    # a loss on day one: ours counts it, empyrical's equals ours once a zero day is put in front
+    lossy = e.copy()
+    lossy.iloc[0] = -0.05
+    lead = pd.concat([pd.Series([0.0], index=[lossy.index[0] - pd.Timedelta(days=1)]), lossy])
+    assert max_drawdown(lossy) == pytest.approx(-empyrical.max_drawdown(lead), rel=1e-10)
+
+    qlib = risk_analysis(e, N=252)["risk"]
+    assert got["information_ratio"] == pytest.approx(qlib["information_ratio"], rel=1e-10)
+    assert qlib["annualized_return"] == pytest.approx(e.mean() * 252, rel=1e-10)  # arithmetic, not ours
+    assert abs(qlib["annualized_return"] - got["annualized_excess"]) > 1e-4

@@ -13,7 +13,7 @@ from analysis_backtest import log_backtest, make_backtest
 
 import qlib_ext
 from qlib_ext.analysis import StyleTimingRecord
-from qlib_ext.analysis.attribution import active_exposures, active_weights
+from qlib_ext.analysis.attribution import active_weights
 from qlib_ext.analysis.style_timing import forward_returns, robust_z, timing_points, timing_table
 from qlib_ext.risk import build_risk, load_exposures, load_factor_returns, load_meta
 from qlib_ext.schema import ARTIFACTS
@@ -86,7 +86,7 @@ def test_recorder_writes_artifacts_and_metrics(backtest, store, tmp_path, monkey
     styles = load_meta(store)["styles"]
     d = active_weights(backtest.weights, backtest.bench)
     expo = load_exposures(store, start="2023-05-01", end="2024-03-28")
-    dates = pd.DatetimeIndex(backtest.diagnostics["date"])
+    dates = pd.DatetimeIndex(backtest.diagnostics.index)
     f = load_factor_returns(store)
     xs, fs, every = [], [], []
     for s in dates:
@@ -119,7 +119,7 @@ def test_rebalance_dates_fall_back_to_turnover_and_failures_write_nothing(backte
         with pytest.raises(FileNotFoundError, match="risk_store"):
             StyleTimingRecord(rec, risk_store=str(tmp_path / "none")).generate()
         dates = StyleTimingRecord(rec, risk_store=str(store)).rebalance_dates(backtest.report.index)
-        assert list(dates) == list(backtest.diagnostics["date"])      # the turnover > 0 days
+        assert list(dates) == list(backtest.diagnostics.index)      # the turnover > 0 days
         # a backtest whose last rebalance leaves no 5 following sessions in the store: nothing to correlate
         short = backtest.report.copy()
         short["turnover"] = 0.0
@@ -127,4 +127,10 @@ def test_rebalance_dates_fall_back_to_turnover_and_failures_write_nothing(backte
         rec.save_objects(artifact_path="portfolio_analysis", **{"report_normal_1day.pkl": short})
         with pytest.raises(ValueError, match="no rebalance has a full 5-session forward factor return"):
             StyleTimingRecord(rec, risk_store=str(store)).generate()
+        # with the strategy's diagnostics: its trade days, without the rebalances that had no signal
+        days = backtest.report.index
+        diag = pd.DataFrame({"status": ["optimal", "no_signal", "relaxed"]},
+                            index=pd.DatetimeIndex([days[3], days[9], days[20]], name="date"))
+        rec.save_objects(artifact_path="optim", **{"diagnostics.pkl": diag})
+        assert list(StyleTimingRecord(rec, risk_store=str(store)).rebalance_dates(days)) == [days[3], days[20]]
     assert rec.list_artifacts(ARTIFACTS.STYLE_TIMING) == []

@@ -25,7 +25,7 @@ def test_synth_from_yaml_then_check(tmp_path, capsys):
 def test_unknown_preset_is_a_clear_error(tmp_path, capsys):
     assert main(["data", "synth", "--preset", "nope", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
-    assert "unknown market preset 'nope'" in err and "tiny" in err
+    assert "market preset 'nope' not found" in err and "tiny" in err
     assert not (tmp_path / "x").exists()
 
 

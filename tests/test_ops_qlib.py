@@ -84,11 +84,15 @@ def test_days_outside_minute_window_are_nan(micro_market, tmp_path):
     _init(micro_market, tmp_path, kernels=1)
     days = pd.DatetimeIndex(Cal.calendar(freq="day"))
     symbols = sorted(D.list_instruments(D.instruments("all"), as_list=True))[:5]
-    df = D.features(symbols, ["MinRVol()", "Mean(MinRVol(), 3)", "$close"], start_time=days[-20], end_time=days[-1])
+    df = D.features(symbols, ["MinRVol()", "Mean(MinRVol(), 3)", "$close", "$high", "$low"],
+                    start_time=days[-20], end_time=days[-1])
     inside = df.index.get_level_values("datetime") >= days[-5]
     assert df.loc[~inside, "MinRVol()"].isna().all() and df.loc[~inside, "$close"].notna().any()
     assert df.loc[inside, "MinRVol()"].notna().mean() > 0.9
-    assert (df.loc[inside, "MinRVol()"].dropna() > 0).all()
+    # a day whose bars never move (a one-word limit board: high = low) has zero realised volatility
+    moved = inside & (df["$high"] > df["$low"]).to_numpy()
+    assert (df.loc[moved, "MinRVol()"].dropna() > 0).all()
+    assert (df.loc[inside & ~moved, "MinRVol()"].dropna() == 0).all()
 
 
 def test_wrong_frequency_is_refused(micro_market, tmp_path):

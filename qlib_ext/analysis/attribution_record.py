@@ -26,7 +26,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from qlib.workflow.record_temp import PortAnaRecord
 
-from ..schema import ARTIFACTS, PORT_REPORT_FILE, POSITIONS_FILE, benchmark
+from ..schema import ARTIFACTS, PORT_REPORT_FILE, POSITIONS_FILE
 from .attribution import (
     active_exposures,
     active_weights,
@@ -40,6 +40,7 @@ from .attribution import (
     summary,
 )
 from .base import AnalysisRecord
+from .inputs import benchmark_weights, data_root
 from .performance import DEFAULT_WINDOW, PERIODS
 
 
@@ -49,9 +50,7 @@ def risk_store_dir(risk_store: str | Path | None) -> Path:
     from ..risk import store_path
 
     if risk_store is None:
-        from qlib.config import C
-
-        risk_store = Path(C.dpm.get_data_uri(C.DEFAULT_FREQ)) / "risk"
+        risk_store = data_root() / "risk"
     try:
         return store_path(risk_store)
     except FileNotFoundError as exc:
@@ -78,19 +77,6 @@ def portfolio_weights(positions: Mapping[Any, Any]) -> pd.Series:
                          dtype=float, name="weight")
     df = pd.DataFrame(rows, columns=["datetime", "instrument", "weight"])
     return df.groupby(["datetime", "instrument"])["weight"].sum().sort_index()
-
-
-def benchmark_weights(name: str, start: Any, end: Any) -> pd.Series:
-    """Point-in-time member weights ``$w_<name>`` on (datetime, instrument), members only."""
-    from qlib.data import D
-
-    info = benchmark(name)
-    df = D.features(D.instruments(info.name), [info.expression], start_time=start, end_time=end)
-    if df.empty:
-        raise ValueError(f"benchmark {info.name}: no {info.expression} between {pd.Timestamp(start).date()} "
-                         f"and {pd.Timestamp(end).date()}")
-    s = df.iloc[:, 0].swaplevel().sort_index().rename_axis(["datetime", "instrument"])
-    return s[s.fillna(0.0) > 0].astype(float).rename("benchmark")
 
 
 def active_return(report: pd.DataFrame, with_cost: bool = True) -> pd.Series:

@@ -6,6 +6,7 @@ used in every table of ours (Qlib's ``PortAnaRecord`` instead annualises arithme
 
 * excess NAV ``N_t = prod_{s<=t} (1 + e_s)``, starting from 1 before the first day;
 * annualised excess return = ``N_T^(252 / n) - 1`` (geometric, 252 sessions a year, n = days);
+* tracking error (annualised volatility of e) = ``std(e) * sqrt(252)`` (sample std, ddof = 1);
 * information ratio = ``mean(e) / std(e) * sqrt(252)`` (sample std, ddof = 1);
 * max drawdown = ``max_t (1 - N_t / max_{s<=t} N_s)`` with the starting 1 included, a positive number;
 * Calmar = annualised excess return / max drawdown;
@@ -80,6 +81,12 @@ def information_ratio(e: pd.Series, periods: int = PERIODS) -> float:
     return float(e.mean() / sd * np.sqrt(periods))
 
 
+def annualized_volatility(e: pd.Series, periods: int = PERIODS) -> float:
+    """``std (ddof 1) * sqrt(periods)``; NaN with fewer than 2 days."""
+    e = _clean(e)
+    return float(e.std(ddof=1) * np.sqrt(periods)) if len(e) > 1 else float("nan")
+
+
 def drawdown(e: pd.Series) -> pd.Series:
     """Drawdown ``1 - N_t / max(1, max_{s<=t} N_s)`` of each day (>= 0)."""
     nav = excess_nav(e)
@@ -127,7 +134,7 @@ def performance_summary(e: pd.Series, window_range: Sequence = DEFAULT_WINDOW, p
                         constituent_weight: float | None = None) -> pd.Series:
     """One row of the report's performance tables (fractions, not percent).
 
-    Keys: ``annualized_excess``, ``information_ratio``, ``excess_max_drawdown``, ``calmar``,
+    Keys: ``annualized_excess``, ``information_ratio``, ``tracking_error``, ``excess_max_drawdown``, ``calmar``,
     ``excess_<year>`` (each year of ``years``, default all years in ``e``), ``window_excess``,
     ``window_max_drawdown`` (inside ``window_range``), and when given ``annual_turnover`` and
     ``constituent_weight`` (the mean realised weight in benchmark members, table 23).
@@ -136,6 +143,7 @@ def performance_summary(e: pd.Series, window_range: Sequence = DEFAULT_WINDOW, p
     out: dict[str, float] = {
         "annualized_excess": annualized_return(e, periods),
         "information_ratio": information_ratio(e, periods),
+        "tracking_error": annualized_volatility(e, periods),
         "excess_max_drawdown": max_drawdown(e),
         "calmar": calmar(e, periods),
     }

@@ -71,13 +71,19 @@ class StyleTimingRecord(AnalysisRecord):
                 "scatter_styles.png", "active_size.png", "summary.json"]
 
     def rebalance_dates(self, days: pd.DatetimeIndex) -> pd.DatetimeIndex:
-        """The strategy's rebalance days (diagnostics), else the report's days with turnover > 0."""
+        """The strategy's rebalance days (diagnostics rows, indexed by trade day, without the
+        ``no_signal`` ones), else the report's days with turnover > 0."""
         path = f"{ARTIFACTS.OPTIM}/{DIAGNOSTICS_FILE}"
         if self.has(DIAGNOSTICS_FILE, ARTIFACTS.OPTIM):
             diag = self.load(DIAGNOSTICS_FILE, ARTIFACTS.OPTIM)
-            if "date" in diag:
-                return pd.DatetimeIndex(pd.to_datetime(diag["date"])).unique().sort_values()
-        self.skip(f"no {path}: rebalance dates are the backtest days with turnover > 0")
+            if "status" in diag:
+                diag = diag[diag["status"] != "no_signal"]
+            dates = diag["date"] if "date" in diag else (diag.index if isinstance(diag.index, pd.DatetimeIndex) else None)
+            if dates is not None:
+                return pd.DatetimeIndex(pd.to_datetime(dates)).unique().sort_values()
+            self.skip(f"{path} has no trade dates: rebalance dates are the backtest days with turnover > 0")
+        else:
+            self.skip(f"no {path}: rebalance dates are the backtest days with turnover > 0")
         report = self.load(PORT_REPORT_FILE)
         if "turnover" not in report:
             raise KeyError(f"{PORT_REPORT_FILE} has no turnover column and there is no {path}: "

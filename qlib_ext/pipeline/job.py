@@ -231,15 +231,20 @@ def _stages(job: dict, data: Path, out: Path, profile: str, cache: StageCache, l
         for rec in cfg["task"]["record"]:
             if rec.get("class") == "PerformanceRecord":
                 rec.setdefault("kwargs", {})["window"] = list(job["window"])
-        records = _resolve_records(backtest_records(cfg, extra))
+        # the signal's own analysis (SigAnaRecord: IC) runs once in `signal_analysis`, not in every backtest
+        skip = [r["class"] for r in job.get("signal_records") or [] if r.get("class") == "SigAnaRecord"]
+        records = _resolve_records(backtest_records(cfg, extra, skip=skip))
         for rec in records:
             if rec.get("class") == "PortAnaRecord":
                 rec["kwargs"]["config"] = cfg["port_analysis_config"]
 
         def _bt(cfg=cfg, records=records, info=info) -> dict:
+            import tempfile
+
             from .workflow import run_backtest
 
-            init_qlib(data, uri)
+            # Qlib's dataset cache: the second benchmark's backtest reuses the first one's exchange quote
+            init_qlib(data, uri, dataset_cache=Path(tempfile.gettempdir()) / "qlib_dataset_cache")
             ensure_experiment(uri, cfg["experiment_name"], artifacts)
             res = run_backtest(cfg, signal.outputs["pred"], signal.outputs["label"], cfg["experiment_name"],
                                recorder_name=f"{info.name}_figure10", records=records,
@@ -265,7 +270,8 @@ def _stages(job: dict, data: Path, out: Path, profile: str, cache: StageCache, l
     (out / "tables" / "headline.md").write_text(md + "\n")
     log("\n" + md)
     log(f"\nsignal: IC {signal.outputs.get('ic', float('nan')):.4f}, rank IC "
-        f"{signal.outputs.get('rank_ic', float('nan')):.4f} ({signal.outputs.get('n_tasks')} rolling tasks)")
+        f"{signal.outputs.get('rank_ic', float('nan')):.4f} ({job['signal'].get('workflow') or 'template model'}, "
+        f"{signal.outputs.get('first_day')}..{signal.outputs.get('last_day')})")
     log(f"MLflow: mlflow ui --backend-store-uri {uri}")
     if report_path:
         log(f"report: {report_path}")

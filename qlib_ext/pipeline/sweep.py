@@ -45,7 +45,7 @@ from .workflow import apply_overrides, backtest_records, ensure_experiment, find
 
 SWEEP_KEYS = ("template", "data", "signal", "risk_store", "out", "backtest", "window", "benchmarks",
               "override_root", "records", "experiments", "reference", "label_neutralisation", "name",
-              "placeholder_tracking")
+              "skip_records")
 SWEEP_FILE = "sweep.json"
 CELLS_DIR = "cells"
 _TRACKING_PLACEHOLDER = "sqlite:///<tracking>"
@@ -149,7 +149,7 @@ def build_cells(sweep: Mapping, cwd: Path | None = None) -> tuple[list[Cell], di
                 overrides = {**benchmark_overrides(template, info.name), param: value}
                 cfg = apply_overrides(template, overrides)
                 cfg["experiment_name"] = f"sweep_{sweep.get('name', 'sweep')}"
-                records = backtest_records(cfg, extra)
+                records = backtest_records(cfg, extra, skip=sweep.get("skip_records") or ())
                 for rec in records:
                     if rec.get("class") == "PortAnaRecord":
                         rec["kwargs"]["config"] = cfg["port_analysis_config"]
@@ -199,7 +199,8 @@ def run_cell(task: Mapping) -> dict:
         from .workflow import init_qlib, run_backtest
 
         with private_tmpdir(task.get("tmp_root"), prefix=f"cell_{task['id']}_"):
-            init_qlib(task["data"], task["tracking_uri"], kernels=1)
+            qcache = Path(task["qcache_root"]) / str(os.getpid()) if task.get("qcache_root") else None
+            init_qlib(task["data"], task["tracking_uri"], kernels=1, dataset_cache=qcache)
             cfg = _set_tracking(task["config"], task["tracking_uri"])
             out = run_backtest(cfg, task["signal"], task.get("label"), task["experiment_name"],
                                recorder_name=f"{task['spec']['experiment']}:{task['spec']['label']}:"
@@ -243,13 +244,15 @@ def done_cells(cells_dir: Path) -> dict[str, dict]:
 # ---------------------------------------------------------------------------------------------- runner
 def run_sweep(sweep: Mapping | str | Path, out: str | Path | None = None, workers: int | None = None,
               scheduler: str | None = None, tracking_uri: str | None = None, log: Callable[[str], None] = print,
-              fail: Sequence[str] = (), only: int | None = None) -> dict:
+              fail: Sequence[str] = (), only: int | None = None, dataset_cache: bool = True) -> dict:
     """Run (or resume) a sweep; returns ``{"cells": [...], "tables": {...}, "failed": [...], "ran": [...]}``.
 
     workers: local processes (default: the machine's cores; 1 = serial in this process).  scheduler: an
     existing Dask scheduler address.  tracking_uri: an MLflow server (default: one started here when
     running in parallel, the sqlite store itself when serial).  fail: cell ids made to raise (tests).
     only: run at most this many missing cells (then stop, as an interrupted sweep would).
+    dataset_cache: each worker process keeps Qlib's dataset cache (the exchange quote of the window)
+    across its cells (:func:`~.workflow.init_qlib`); removed at the end.
     """
     cfg = load_sweep(sweep) if isinstance(sweep, (str, Path)) else dict(sweep)
     outdir = Path(out or cfg.get("out") or "runs/sweeps/sweep").expanduser().resolve()
@@ -267,7 +270,8 @@ def run_sweep(sweep: Mapping | str | Path, out: str | Path | None = None, worker
         f"{'scheduler ' + scheduler if scheduler else f'{workers} local worker(s)'}, out {outdir}")
     with private_tmpdir(outdir / ".tmp", prefix="runner_"):
         timing: dict[str, float] = {}
-        ran, wall = _run_todo(cfg, todo, shared, outdir, workers, scheduler, parallel, tracking_uri, fail, log, timing)
+        ran, wall = _run_todo(cfg, todo, shared, outdir, workers, scheduler, parallel, tracking_uri, fail, log, timing,
+                              qcache=dataset_cache)
         done = done_cells(cells_dir)
         # the page and later readers use the store itself: a server we started is gone by now
         stored = tracking_uri or f"sqlite:///{tracking_dir / 'mlflow.db'}"
@@ -275,7 +279,8 @@ def run_sweep(sweep: Mapping | str | Path, out: str | Path | None = None, worker
 
 
 def _run_todo(cfg: Mapping, todo: Sequence[Cell], shared: dict, outdir: Path, workers: int, scheduler: str | None,
-              parallel: bool, tracking_uri: str | None, fail: Sequence[str], log, timing: dict) -> tuple[list, float]:
+              parallel: bool, tracking_uri: str | None, fail: Sequence[str], log, timing: dict,
+              qcache: bool = True) -> tuple[list, float]:
     """Dispatch the missing cells (starting and stopping a tracking server when needed); fills ``timing``."""
     exp_name = f"sweep_{cfg.get('name', 'sweep')}"
     tracking_dir = outdir / "tracking"
@@ -294,10 +299,13 @@ def _run_todo(cfg: Mapping, todo: Sequence[Cell], shared: dict, outdir: Path, wo
             log(f"  MLflow tracking server {tracking_uri} (store {tracking_dir / 'mlflow.db'}), "
                 f"started in {time.perf_counter() - t0:.0f} s")
         uri = tracking_uri or f"sqlite:///{tracking_dir / 'mlflow.db'}"
-        ensure_experiment(uri, exp_name, tracking_dir / "artifacts")
+        # our own store (sqlite, or the server we started on it): artifacts in the shared sweep folder;
+        # a server given by the user keeps its own artifact location
+        ensure_experiment(uri, exp_name, tracking_dir / "artifacts" if tracking_uri is None or server else None)
         tasks = [{"id": c.id, "spec": c.spec(), "config": c.config, "records": c.records,
                   "experiment_name": exp_name, "tracking_uri": uri, "cells_dir": str(outdir / CELLS_DIR),
-                  "tmp_root": str(outdir / ".tmp"), "fail": "test" if c.id in fail else None, **shared}
+                  "tmp_root": str(outdir / ".tmp"), "qcache_root": str(outdir / ".qcache") if qcache else None,
+                  "fail": "test" if c.id in fail else None, **shared}
                  for c in todo]
         t1 = time.perf_counter()
         ran = _dispatch(tasks, workers, scheduler, parallel, log, outdir / ".dask")
@@ -305,6 +313,9 @@ def _run_todo(cfg: Mapping, todo: Sequence[Cell], shared: dict, outdir: Path, wo
     finally:
         if server is not None:
             server.stop()
+        import shutil
+
+        shutil.rmtree(outdir / ".qcache", ignore_errors=True)  # per-process dataset caches of this run
     return ran, time.perf_counter() - t0
 
 

@@ -97,20 +97,32 @@ def apply_overrides(cfg: dict, overrides: Mapping[str, Any] | None) -> dict:
 
 
 def init_qlib(provider_uri: str | Path, tracking_uri: str, kernels: int | None = None,
-              exp_name: str = "qlib_ext") -> None:
-    """``qlib_ext.init`` on a dataset with Qlib's MLflow experiment manager pointed at ``tracking_uri``."""
+              exp_name: str = "qlib_ext", dataset_cache: str | Path | None = None) -> None:
+    """``qlib_ext.init`` on a dataset with Qlib's MLflow experiment manager pointed at ``tracking_uri``.
+
+    dataset_cache: a folder for Qlib's own ``SimpleDatasetCache`` (``D.features`` results pickled by a
+    hash of instruments, fields, window and freq).  Every backtest of one window asks the same
+    exchange quote (all of the universe's prices, volumes and limit flags), the largest single cost
+    of a sweep cell; with the cache a process loads it once.  Give each process its own folder
+    (Qlib writes the pickle in place) and remove it when done.
+    """
     import qlib_ext
 
     kw: dict[str, Any] = {"exp_manager": {"class": "MLflowExpManager", "module_path": "qlib.workflow.expm",
                                           "kwargs": {"uri": tracking_uri, "default_exp_name": exp_name}}}
     if kernels is not None:
         kw["kernels"] = int(kernels)
+    if dataset_cache is not None:
+        kw["dataset_cache"] = "SimpleDatasetCache"
+        kw["local_cache_path"] = str(Path(dataset_cache).expanduser().resolve())
     qlib_ext.init(provider_uri, **kw)
 
 
 def ensure_experiment(tracking_uri: str, name: str, artifact_root: str | Path | None = None) -> str:
-    """The id of MLflow experiment ``name``, created first when missing (artifacts under ``artifact_root``
-    for a local store: MLflow's default is ``./mlruns`` of the current directory)."""
+    """The id of MLflow experiment ``name``, created first when missing, its artifacts under
+    ``artifact_root/<name>`` when given (a local store's default is ``./mlruns`` of the current
+    directory; a server's is its ``mlflow-artifacts:`` proxy, readable only while it runs -- a folder
+    on a shared path keeps the runs readable from the sqlite store after the server stopped)."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=tracking_uri)
@@ -118,7 +130,7 @@ def ensure_experiment(tracking_uri: str, name: str, artifact_root: str | Path | 
     if exp is not None:
         return exp.experiment_id
     location = None
-    if artifact_root is not None and not tracking_uri.startswith(("http://", "https://")):
+    if artifact_root is not None:
         root = Path(artifact_root).expanduser().resolve()
         root.mkdir(parents=True, exist_ok=True)
         location = (root / name).as_uri()
@@ -135,13 +147,14 @@ def _record_name(record: Mapping) -> str:
     return str(record.get("class", ""))
 
 
-def backtest_records(template: Mapping, extra: Sequence[Mapping] = ()) -> list[dict]:
-    """The template's ``task.record`` list without the records that need the model (SignalRecord), plus ``extra``
-    (a class already in the list is not added twice)."""
+def backtest_records(template: Mapping, extra: Sequence[Mapping] = (), skip: Sequence[str] = SIGNAL_RECORDS) -> list[dict]:
+    """The template's ``task.record`` list without the records in ``skip`` (default: SignalRecord, which needs
+    the model), plus ``extra`` (a class already in the list is not added twice)."""
     records = get_path(template, "task.record", []) or []
     if isinstance(records, Mapping):
         records = [records]
-    out = [copy.deepcopy(dict(r)) for r in records if _record_name(r) not in SIGNAL_RECORDS]
+    skip = set(skip) | set(SIGNAL_RECORDS)
+    out = [copy.deepcopy(dict(r)) for r in records if _record_name(r) not in skip]
     have = {_record_name(r) for r in out}
     for r in extra:
         if _record_name(r) not in have:
