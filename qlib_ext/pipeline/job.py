@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import shutil
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -224,6 +225,10 @@ def _stages(job: dict, data: Path, out: Path, profile: str, cache: StageCache, l
             runs["signal_strict"] = ln
     # backtests ------------------------------------------------------------------------------------
     perf: dict[str, dict] = {}
+    # Qlib's dataset cache, shared by this run's backtests (the second benchmark reuses the first one's
+    # exchange quote); emptied first, so a rebuilt dataset never meets an old cache
+    qcache = out / "cache" / "qlib_dataset"
+    shutil.rmtree(qcache, ignore_errors=True)
     for name in job["benchmarks"]:
         info = benchmark(name)
         cfg = apply_overrides(template, benchmark_overrides(template, name))
@@ -239,12 +244,9 @@ def _stages(job: dict, data: Path, out: Path, profile: str, cache: StageCache, l
                 rec["kwargs"]["config"] = cfg["port_analysis_config"]
 
         def _bt(cfg=cfg, records=records, info=info) -> dict:
-            import tempfile
-
             from .workflow import run_backtest
 
-            # Qlib's dataset cache: the second benchmark's backtest reuses the first one's exchange quote
-            init_qlib(data, uri, dataset_cache=Path(tempfile.gettempdir()) / "qlib_dataset_cache")
+            init_qlib(data, uri, dataset_cache=qcache)
             ensure_experiment(uri, cfg["experiment_name"], artifacts)
             res = run_backtest(cfg, signal.outputs["pred"], signal.outputs["label"], cfg["experiment_name"],
                                recorder_name=f"{info.name}_figure10", records=records,
@@ -350,12 +352,9 @@ def signal_analysis_id(out: Path) -> str | None:
 
 
 def _report_stage(job: dict, out: Path, uri: str, runs: dict, cache: StageCache, log) -> str | None:
-    """The HTML report of the backtest runs (``qlib-ext report`` of ``out/report/runs.json``), when installed."""
-    try:
-        from ..analysis.report import build_report
-    except ImportError:
-        log("[report] qlib_ext.analysis.report is not installed: no HTML report (stage skipped)")
-        return None
+    """The HTML report of the signal and backtest runs (``qlib-ext report`` of ``out/report/runs.json``)."""
+    from ..analysis.report import build_report
+
     folder = out / ARTIFACTS.REPORT
     listing = {"tracking_uri": uri,
                "cells": [{"cell": name if name.startswith("signal") else f"{benchmark(name).label} enhanced",

@@ -28,6 +28,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shutil
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -288,6 +289,8 @@ def _run_todo(cfg: Mapping, todo: Sequence[Cell], shared: dict, outdir: Path, wo
     t0 = time.perf_counter()
     if not todo:
         return [], 0.0
+    # Qlib's dataset cache lives for one sweep run: a rebuilt dataset never meets an old cache
+    shutil.rmtree(outdir / ".qcache", ignore_errors=True)
     server = None
     try:
         if tracking_uri is None and parallel:
@@ -313,7 +316,6 @@ def _run_todo(cfg: Mapping, todo: Sequence[Cell], shared: dict, outdir: Path, wo
     finally:
         if server is not None:
             server.stop()
-        import shutil
 
         shutil.rmtree(outdir / ".qcache", ignore_errors=True)  # per-process dataset caches of this run
     return ran, time.perf_counter() - t0
