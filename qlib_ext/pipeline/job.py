@@ -20,7 +20,6 @@ artifact downloads go to a private temp folder that is removed at the end.
 
 from __future__ import annotations
 
-import importlib
 import json
 import shutil
 import time
@@ -86,21 +85,6 @@ def template_context(job: Mapping, data: Path, tracking_uri: str, pred: str | No
     if pred:
         ctx["QLIB_EXT_PRED"] = pred
     return ctx
-
-
-def _resolve_records(records: list[dict]) -> list[dict]:
-    """Drop records marked ``optional: true`` whose class cannot be imported yet; strip the marker."""
-    out = []
-    for rec in records:
-        rec = dict(rec)
-        optional = bool(rec.pop("optional", False))
-        if optional:
-            try:
-                getattr(importlib.import_module(rec.get("module_path", "qlib.workflow.record_temp")), rec["class"])
-            except (ImportError, AttributeError):
-                continue
-        out.append(rec)
-    return out
 
 
 def _with_benchmark(record: Mapping, name: str) -> dict:
@@ -201,7 +185,7 @@ def _stages(job: dict, data: Path, out: Path, profile: str, cache: StageCache, l
     pred_hash = file_hash(signal.outputs["pred"])
     risk_print = dir_fingerprint(Path(risk.outputs["store"]), ("meta.json",))  # a rebuilt store reruns the analyses
     runs: dict[str, dict] = {}
-    sig_records = _resolve_records([dict(r) for r in job.get("signal_records") or []])
+    sig_records = [dict(r) for r in job.get("signal_records") or []]
     if sig_records:
         def _sig_analysis() -> dict:
             from .workflow import run_backtest
@@ -237,8 +221,9 @@ def _stages(job: dict, data: Path, out: Path, profile: str, cache: StageCache, l
             if rec.get("class") == "PerformanceRecord":
                 rec.setdefault("kwargs", {})["window"] = list(job["window"])
         # the signal's own analysis (SigAnaRecord: IC) runs once in `signal_analysis`, not in every backtest
-        skip = [r["class"] for r in job.get("signal_records") or [] if r.get("class") == "SigAnaRecord"]
-        records = _resolve_records(backtest_records(cfg, extra, skip=skip))
+        # (and so do the other recorders of the signal alone: StyleProfile, Quantile, Crowding)
+        skip = [r["class"] for r in job.get("signal_records") or []]
+        records = backtest_records(cfg, extra, skip=skip)
         for rec in records:
             if rec.get("class") == "PortAnaRecord":
                 rec["kwargs"]["config"] = cfg["port_analysis_config"]

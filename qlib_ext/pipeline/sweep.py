@@ -95,19 +95,8 @@ def _normalise_strategy(cfg: dict) -> dict:
 
 
 def _extra_records(records: Sequence[Mapping]) -> list[dict]:
-    """The sweep's extra records: an ``optional`` one whose class is not importable yet is left out."""
-    import importlib
-
-    out = []
-    for rec in records or []:
-        rec = dict(rec)
-        if rec.pop("optional", False):
-            try:
-                getattr(importlib.import_module(rec.get("module_path", "qlib.workflow.record_temp")), rec["class"])
-            except (ImportError, AttributeError):
-                continue
-        out.append(rec)
-    return out
+    """The sweep's extra records of every cell (copies)."""
+    return [dict(rec) for rec in records or []]
 
 
 def build_cells(sweep: Mapping, cwd: Path | None = None) -> tuple[list[Cell], dict]:

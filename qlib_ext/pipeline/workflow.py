@@ -149,17 +149,23 @@ def _record_name(record: Mapping) -> str:
 
 def backtest_records(template: Mapping, extra: Sequence[Mapping] = (), skip: Sequence[str] = SIGNAL_RECORDS) -> list[dict]:
     """The template's ``task.record`` list without the records in ``skip`` (default: SignalRecord, which needs
-    the model), plus ``extra`` (a class already in the list is not added twice)."""
+    the model), with ``extra`` records: one of a class already in the list replaces it in place (so a
+    job's benchmark-specific kwargs win over the template's), the others are appended."""
     records = get_path(template, "task.record", []) or []
     if isinstance(records, Mapping):
         records = [records]
     skip = set(skip) | set(SIGNAL_RECORDS)
     out = [copy.deepcopy(dict(r)) for r in records if _record_name(r) not in skip]
-    have = {_record_name(r) for r in out}
+    where = {_record_name(r): i for i, r in enumerate(out)}
     for r in extra:
-        if _record_name(r) not in have:
+        name = _record_name(r)
+        if name in skip:
+            continue
+        if name in where:
+            out[where[name]] = copy.deepcopy(dict(r))
+        else:
+            where[name] = len(out)
             out.append(copy.deepcopy(dict(r)))
-            have.add(_record_name(r))
     return out
 
 
