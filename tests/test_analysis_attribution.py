@@ -102,6 +102,10 @@ def test_periods_are_annualised_sums():
     assert t.loc["window", "style"] == pytest.approx(part["style"].sum() * 252 / len(part))
     assert t.loc["2023", "n_days"] == (idx.year == 2023).sum()
     assert np.isnan(period_table(c, {"none": ("2030-01-01", "2030-02-01")}).loc["none", "style"])
+    # a year stub shorter than min_days (the backtest's first day, 2016-12-30) is no period of its own
+    stub = pd.DatetimeIndex([pd.Timestamp("2016-12-30"), *pd.bdate_range("2017-01-02", "2017-03-31")])
+    assert set(default_periods(stub)) == {"full", "2017"}
+    assert set(default_periods(stub, min_days=1)) == {"full", "2016", "2017"}
 
 
 def test_recorder_writes_artifacts_and_metrics(backtest, store, tmp_path, monkeypatch):

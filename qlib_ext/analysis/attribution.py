@@ -162,15 +162,18 @@ def cumulative(contrib: pd.DataFrame) -> pd.DataFrame:
     return contrib.cumsum()
 
 
-def default_periods(index: pd.DatetimeIndex, window: Sequence[Any] | None = None) -> dict[str, tuple]:
-    """``full`` span, each calendar year present, and ``window`` (when it overlaps the span)."""
+def default_periods(index: pd.DatetimeIndex, window: Sequence[Any] | None = None,
+                    min_days: int = 20) -> dict[str, tuple]:
+    """``full`` span, each calendar year with at least ``min_days`` sessions (an annualised stub of a few
+    days, such as the backtest's first day 2016-12-30, says nothing), and ``window`` (when it overlaps)."""
     index = pd.DatetimeIndex(index)
     if index.empty:
         return {}
     out: dict[str, tuple] = {"full": (index.min(), index.max())}
     for y in sorted(set(index.year)):
         days = index[index.year == y]
-        out[str(y)] = (days.min(), days.max())
+        if len(days) >= min_days:
+            out[str(y)] = (days.min(), days.max())
     if window is not None:
         w0, w1 = pd.Timestamp(window[0]), pd.Timestamp(window[1])
         if ((index >= w0) & (index <= w1)).any():

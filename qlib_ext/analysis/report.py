@@ -212,11 +212,13 @@ def render(runs: Sequence[RunView], title: str | None = None) -> str:
         folders += [f for f in r.sections if f not in folders]
     layout = []
     for f in folders:
-        secs = [r.sections.get(f) for r in runs]
-        keys = list(dict.fromkeys(k for s in secs if s for k in s.summary))
-        summary = [(k, [_fmt(s.summary.get(k)) if s and s.summary.get(k) is not None else "" for s in secs])
+        # a section is laid out over the runs that have it (a signal-only section spans the page)
+        have = [r for r in runs if r.sections.get(f)]
+        secs = [r.sections[f] for r in have]
+        keys = list(dict.fromkeys(k for s in secs for k in s.summary))
+        summary = [(k, [_fmt(s.summary.get(k)) if s.summary.get(k) is not None else "" for s in secs])
                    for k in keys]
-        layout.append({"folder": f, "title": next(s.title for s in secs if s), "summary": summary,
+        layout.append({"folder": f, "title": secs[0].title, "summary": summary, "runs": have,
                        "figures": [(n, [s.figures.get(n) if s else None for s in secs]) for n in _names(secs, "figures")],
                        "tables": [(n, [s.tables.get(n) if s else None for s in secs]) for n in _names(secs, "tables")]})
     keys = list(dict.fromkeys(k for r in runs for k in r.metrics))
