@@ -94,3 +94,12 @@ def test_checks_fail_when_broken(cross_section):
     assert brute_force_violations(inp, tilted, styles={"size": 0.0})["style[size]"] == pytest.approx(expect)
     assert brute_force_violations(inp, b * 0.9)["budget"] == pytest.approx(0.1)
     assert brute_force_violations(inp, tilted, moments={2: 0.0})["moment2"] > 0
+
+
+def test_isin_matches_pandas_with_repeats_and_missing_codes():
+    from qlib_ext.optim.inputs import isin
+
+    values = pd.Index(["SH600000", "SZ000001", "SH600000", "BJ830000", "SZ300750"])
+    pool = ["SZ000001", "SH600000", "SH600000", "SH688981"]  # repeated, and a code not in values
+    assert isin(values, pool).tolist() == values.isin(pool).tolist() == [True, True, True, False, False]
+    assert not isin(values, []).any()

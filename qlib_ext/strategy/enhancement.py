@@ -47,7 +47,7 @@ from qlib.utils import get_pre_trading_date
 
 from ..data.check import missing_fields_message
 from ..optim import OptimInput
-from ..optim.inputs import check_alpha_fill
+from ..optim.inputs import check_alpha_fill, isin
 from ..schema import ARTIFACTS, BENCHMARKS, UNIVERSE
 from ..schema import benchmark as benchmark_info
 from .diagnostics import RebalanceLog, active_recorder
@@ -324,7 +324,7 @@ class IndexEnhancementStrategy(WeightStrategyBase):
         row = fields.on(signal_day)
         members = fields.members(signal_day)
         self._check_coverage(alpha, members, signal_day)
-        alpha = alpha[alpha.index.isin(members)]
+        alpha = alpha[isin(alpha.index, members)]
         bench = row[self.weight_field].fillna(0.0)
         bench = bench[bench > 0]
         if bench.empty:
@@ -351,11 +351,11 @@ class IndexEnhancementStrategy(WeightStrategyBase):
 
     def _check_coverage(self, alpha: pd.Series, members: pd.Index, signal_day: pd.Timestamp) -> None:
         """ValueError when fewer than ``min_signal_coverage`` of the universe's members have a signal."""
-        covered = members.isin(alpha.index)
+        covered = isin(members, alpha.index)
         share = float(covered.mean()) if len(members) else 0.0
         if share >= self.min_signal_coverage:
             return
-        seen = list(alpha.index[~alpha.index.isin(members)][:5]) or list(alpha.index[:5])
+        seen = list(alpha.index[~isin(alpha.index, members)][:5]) or list(alpha.index[:5])
         raise ValueError(
             f"signal on {pd.Timestamp(signal_day).date()}: {int(covered.sum())} of the {len(members)} stocks of "
             f"universe {self.universe!r} have a signal ({share:.1%} < min_signal_coverage "
