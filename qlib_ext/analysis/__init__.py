@@ -1,10 +1,12 @@
 """Analysis recorders (SPEC section 7), each split into compute (pure) | plot | record.
 
-So far: portfolio performance (report tables 11, 23, 30, 33, 35; figures 12-15, 24) --
+Portfolio performance (report tables 11, 23, 30, 33, 35; figures 12-15, 24) is imported eagerly:
 :mod:`.performance` (compute), :mod:`.performance_plot` (figures), :class:`PerformanceRecord` (Qlib
-``RecordTemp``).
+``RecordTemp``).  The other recorders (style profile, quantile, crowding, holdings, attribution,
+style timing, market review) resolve lazily on first use.
 """
 
+from ..lazy import lazy_exports
 from .performance import (
     annual_turnover,
     annualized_return,
@@ -32,13 +34,7 @@ _LAZY = {
     "MarketReviewRecord": ".market_review_record",
 }
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 __all__ = [
     "PerformanceRecord", "annual_turnover", "annualized_return", "calmar", "drawdown", "excess_nav",
