@@ -1,6 +1,6 @@
 """Benchmark: training and inference samples/s of GRUModel's trainer against Qlib's GRU and a bare loop.
 
-    python bench/gru.py [--quick] [--threads 1,2] [--hidden 64] [--layers 2] [--window 40] [--batch 2000]
+    python bench/gru.py [--quick] [--rounds 3] [--threads 1,2] [--hidden 64] [--layers 2] [--window 40] [--batch 2000]
 
 One synthetic market (random-walk daily bars, ~3% suspended stock-days, 7 input channels), the same
 net size, sequence length and batch for all three, in the same run:
@@ -13,7 +13,8 @@ net size, sequence length and batch for all three, in the same run:
          ``num_workers=0`` on this 2-core box); inference as its ``predict`` loop;
 * bare   ``nn.GRU`` + linear head on one pre-built random batch (no data pipeline): the ceiling.
 
-Each is timed over the same number of samples after one warm-up batch.  torch's intra-op threads
+Each is timed over the same number of samples after one warm-up batch, in ``--rounds`` interleaved
+rounds (median reported).  torch's intra-op threads
 are set per run (``--threads``): on a loaded machine 2 threads spin against each other and can be
 an order of magnitude slower than 1.  CUDA: the same three on ``cuda`` when a GPU is present,
 otherwise skipped with a line saying so.  The last line is the JSON record; ratios are ours / peer.
@@ -146,6 +147,17 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def interleaved(df, device: str, size: dict, rounds: int) -> dict:
+    """Each measure ``rounds`` times in rotation, the median samples/s of each: on a shared 2-core machine
+    a single pass of one then the next mostly measures who ran in a quiet minute."""
+    runs: dict[str, list] = {"ours": [], "qlib": [], "bare": []}
+    for _ in range(rounds):
+        runs["ours"].append(bench_ours(df, device=device, **size))
+        runs["qlib"].append(bench_qlib(df, device=device, **size))
+        runs["bare"].append(bench_bare(device=device, **size))
+    return {name: {k: float(np.median([r[k] for r in rs])) for k in rs[0]} for name, rs in runs.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="4,000 samples per measure (about a minute)")
@@ -154,10 +166,13 @@ def main() -> None:
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--window", type=int, default=40)
     ap.add_argument("--batch", type=int, default=2000)
-    ap.add_argument("--samples", type=int, default=None, help="samples per measure (default 20,000)")
+    ap.add_argument("--samples", type=int, default=None, help="samples per measure (default 10,000)")
+    ap.add_argument("--rounds", type=int, default=None,
+                    help="interleaved rounds (ours, qlib, bare, ours, ...), median reported (default 3; --quick 1)")
     args = ap.parse_args()
     logging.getLogger("qlib").setLevel(logging.WARNING)
-    n_samples = args.samples or (4000 if args.quick else 20000)
+    n_samples = args.samples or (4000 if args.quick else 10000)
+    rounds = args.rounds or (1 if args.quick else 3)
     df = synthetic_frame(200 if args.quick else 400, args.window + 120)
     size = dict(window=args.window, hidden=args.hidden, layers=args.layers, batch=args.batch, n_samples=n_samples)
     runs = [("cpu", int(t)) for t in args.threads.split(",")]
@@ -169,15 +184,14 @@ def main() -> None:
     for device, threads in runs:
         torch.set_num_threads(threads)
         key = f"{device}_t{threads}" if device == "cpu" else device
-        fig = {"ours": bench_ours(df, device=device, **size), "qlib": bench_qlib(df, device=device, **size),
-               "bare": bench_bare(device=device, **size)}
+        fig = interleaved(df, device, size, rounds)
         figures[key] = fig
         ratios[key] = {f"{kind}_vs_{peer}": fig["ours"][f"{kind}_sps"] / fig[peer][f"{kind}_sps"]
                        for kind in ("train", "infer") for peer in ("qlib", "bare")}
         for name, f in fig.items():
             print(f"{key:8s} {name:5s} train {f['train_sps']:9.0f} samples/s   infer {f['infer_sps']:9.0f} samples/s")
         print(f"{key:8s} ratios " + "  ".join(f"{k} {v:.2f}" for k, v in ratios[key].items()))
-    print(json.dumps({"bench": "gru", "size": size, "cuda": cuda_available(), "figures": figures, "ratios": ratios}))
+    print(json.dumps({"bench": "gru", "size": size, "rounds": rounds, "cuda": cuda_available(), "figures": figures, "ratios": ratios}))
 
 
 if __name__ == "__main__":

@@ -239,3 +239,25 @@ def test_intraday_u_shape(tiny_market):
     r = np.abs(np.diff(np.log(cls), axis=1))
     prof_vol = np.nanmean(r, axis=(0, 2))
     assert prof_vol[:15].mean() > 1.3 * prof_vol[60:180].mean()
+
+
+def test_threaded_minute_engine_gives_the_serial_bars(monkeypatch):
+    """Rows split over threads and draws made ahead change nothing, to the bit (a suspended row included)."""
+    from qlib_ext.data.synth.config import load_market_config
+    from qlib_ext.data.synth.market import MINUTE_FIELDS, _MinuteEngine
+
+    monkeypatch.setattr(_MinuteEngine, "MIN_ROWS", 0)
+    icfg, n = load_market_config("tiny")["intraday"], 51
+    rng = np.random.default_rng(3)
+    o = 10 * np.exp(rng.normal(0, 0.01, n))
+    c = o * np.exp(rng.normal(0, 0.02, n))
+    rec = {"open": o, "close": c, "high": np.maximum(o, c) * 1.01, "low": np.minimum(o, c) * 0.99,
+           "volume": rng.lognormal(12, 1, n), "_q": rng.normal(size=n)}
+    rec["close"][7], rec["volume"][7] = np.nan, 0.0
+    with _MinuteEngine(5, n, icfg, threads=1) as serial, _MinuteEngine(5, n, icfg, threads=2) as threaded:
+        for t in range(3):
+            a, b = serial.day(rec, t, prefetch=True), threaded.day(rec, t, prefetch=t < 2)
+            for f in MINUTE_FIELDS:
+                np.testing.assert_array_equal(a[f], b[f])
+    assert np.isnan(a["close"][7]).all() and (a["volume"][7] == 0).all()
+    assert np.isfinite(a["close"][:7]).all()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -77,7 +79,7 @@ def build_market(preset: str | Path | dict = "tiny", out: str | Path = "data/qli
     icfg = cfg["intraday"]
     block_days = int(cfg.get("block_days", 250))
 
-    with DatasetWriter(out) as writer:
+    with DatasetWriter(out) as writer, _MinuteEngine(seed, universe.n, icfg) as engine:
         writer.write_calendar(days, "day")
         writer.write_calendar(minute_calendar(days[m0:]), "1min")
         minute = None
@@ -87,7 +89,7 @@ def build_market(preset: str | Path | dict = "tiny", out: str | Path = "data/qli
             daily = _Block(STOCK_FIELDS, b1 - b0, universe.n, b0)
             for t in range(b0, b1):
                 rec = sim.step(t, book)
-                bars = _day_minutes(rec, t, seed, universe.n, icfg)
+                bars = engine.day(rec, t, prefetch=t + 1 < T)
                 rec["amount"] = np.where(rec["_trading"], bars["amount"].sum(axis=1), np.where(rec["_listed"], 0.0, np.nan))
                 rec["vwap"] = np.where(rec["_trading"], rec["amount"] / np.where(rec["_trading"], rec["volume"], 1.0), np.nan)
                 book.update(t, rec)
@@ -116,11 +118,46 @@ def build_market(preset: str | Path | dict = "tiny", out: str | Path = "data/qli
     return Path(out).expanduser().resolve()
 
 
-def _day_minutes(rec: dict, t: int, seed: int, n: int, icfg: dict) -> dict[str, np.ndarray]:
-    """Minute bars of every instrument on session t (NaN rows where not trading)."""
-    z, g = day_draws(seed, t, n)
-    f32 = {f: rec[f].astype(np.float32) for f in ("open", "high", "low", "close", "volume")}
-    return minute_bars(f32["open"], f32["high"], f32["low"], f32["close"], f32["volume"], rec["_q"], z, g, icfg)
+class _MinuteEngine:
+    """Minute bars of every instrument, one session at a time, on a small thread pool.
+
+    Bars are computed for every session (the daily vwap and amount are their aggregate, also where no
+    ``.1min.bin`` is written) and are most of a build's time.  NumPy releases the GIL in the array
+    work, so the rows (stocks, independent in :func:`minute_bars`) go out in halves and the next
+    session's random draws are made ahead; every value is the one a serial build gives.
+    """
+
+    MIN_ROWS = 400  # below this, threads cost more than they save
+
+    def __init__(self, seed: int, n: int, icfg: dict, threads: int | None = None):
+        self.seed, self.n, self.icfg = seed, n, icfg
+        threads = min(2, os.cpu_count() or 1) if threads is None else threads
+        self.pool = ThreadPoolExecutor(threads) if threads > 1 else None
+        self._draws: dict[int, Future] = {}
+
+    def __enter__(self) -> _MinuteEngine:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _draws_of(self, t: int) -> tuple[np.ndarray, np.ndarray]:
+        future = self._draws.pop(t, None)
+        return future.result() if future is not None else day_draws(self.seed, t, self.n)
+
+    def day(self, rec: dict, t: int, prefetch: bool = False) -> dict[str, np.ndarray]:
+        """Minute bars of session t (NaN rows where not trading); ``prefetch``: draw session t+1's now."""
+        z, g = self._draws_of(t)
+        args = [rec[f].astype(np.float32) for f in ("open", "high", "low", "close", "volume")] + [rec["_q"], z, g]
+        if self.pool is None or self.n < self.MIN_ROWS:
+            return minute_bars(*args, self.icfg)
+        halves = (slice(0, self.n // 2), slice(self.n // 2, None))
+        parts = [self.pool.submit(minute_bars, *(a[rows] for a in args), self.icfg) for rows in halves]
+        res = [p.result() for p in parts]
+        if prefetch:  # drawn while this thread writes the bars and simulates the next session
+            self._draws[t + 1] = self.pool.submit(day_draws, self.seed, t + 1, self.n)
+        return {f: np.concatenate([r[f] for r in res]) for f in MINUTE_FIELDS}
 
 
 def _write_instruments(writer: DatasetWriter, universe, days: pd.DatetimeIndex, book: IndexBook) -> None:
