@@ -256,8 +256,11 @@ def test_threaded_minute_engine_gives_the_serial_bars(monkeypatch):
     rec["close"][7], rec["volume"][7] = np.nan, 0.0
     with _MinuteEngine(5, n, icfg, threads=1) as serial, _MinuteEngine(5, n, icfg, threads=2) as threaded:
         for t in range(3):
-            a, b = serial.day(rec, t, prefetch=True), threaded.day(rec, t, prefetch=t < 2)
-            for f in MINUTE_FIELDS:
+            (sa, a), (ta, b) = serial.day(rec, t, prefetch=True), threaded.day(rec, t, keep_bars=t != 1, prefetch=t < 2)
+            np.testing.assert_array_equal(sa, ta)
+            np.testing.assert_array_equal(sa, a["amount"].sum(axis=1))
+            assert (b is None) == (t == 1)
+            for f in MINUTE_FIELDS if b is not None else ():
                 np.testing.assert_array_equal(a[f], b[f])
     assert np.isnan(a["close"][7]).all() and (a["volume"][7] == 0).all()
     assert np.isfinite(a["close"][:7]).all()

@@ -89,8 +89,8 @@ def build_market(preset: str | Path | dict = "tiny", out: str | Path = "data/qli
             daily = _Block(STOCK_FIELDS, b1 - b0, universe.n, b0)
             for t in range(b0, b1):
                 rec = sim.step(t, book)
-                bars = engine.day(rec, t, prefetch=t + 1 < T)
-                rec["amount"] = np.where(rec["_trading"], bars["amount"].sum(axis=1), np.where(rec["_listed"], 0.0, np.nan))
+                day_amount, bars = engine.day(rec, t, keep_bars=t >= m0, prefetch=t + 1 < T)
+                rec["amount"] = np.where(rec["_trading"], day_amount, np.where(rec["_listed"], 0.0, np.nan))
                 rec["vwap"] = np.where(rec["_trading"], rec["amount"] / np.where(rec["_trading"], rec["volume"], 1.0), np.nan)
                 book.update(t, rec)
                 for f in STOCK_FIELDS:
@@ -146,18 +146,32 @@ class _MinuteEngine:
         future = self._draws.pop(t, None)
         return future.result() if future is not None else day_draws(self.seed, t, self.n)
 
-    def day(self, rec: dict, t: int, prefetch: bool = False) -> dict[str, np.ndarray]:
-        """Minute bars of session t (NaN rows where not trading); ``prefetch``: draw session t+1's now."""
+    def day(self, rec: dict, t: int, keep_bars: bool = True,
+            prefetch: bool = False) -> tuple[np.ndarray, dict[str, np.ndarray] | None]:
+        """(daily amount = sum of the minute amounts, the minute bars or None) of session t.
+
+        ``keep_bars``: return the bars (NaN rows where not trading); sessions before the minute window
+        need only the amount.  ``prefetch``: draw session t+1's random numbers now.
+        """
         z, g = self._draws_of(t)
         args = [rec[f].astype(np.float32) for f in ("open", "high", "low", "close", "volume")] + [rec["_q"], z, g]
         if self.pool is None or self.n < self.MIN_ROWS:
-            return minute_bars(*args, self.icfg)
-        halves = (slice(0, self.n // 2), slice(self.n // 2, None))
-        parts = [self.pool.submit(minute_bars, *(a[rows] for a in args), self.icfg) for rows in halves]
-        res = [p.result() for p in parts]
-        if prefetch:  # drawn while this thread writes the bars and simulates the next session
+            parts = [self._rows(args, slice(None), keep_bars)]
+        else:
+            halves = (slice(0, self.n // 2), slice(self.n // 2, None))
+            parts = [f.result() for f in [self.pool.submit(self._rows, args, rows, keep_bars) for rows in halves]]
+        if prefetch and self.pool is not None:  # drawn while this thread simulates the next session
             self._draws[t + 1] = self.pool.submit(day_draws, self.seed, t + 1, self.n)
-        return {f: np.concatenate([r[f] for r in res]) for f in MINUTE_FIELDS}
+        amount = np.concatenate([a for a, _ in parts])
+        if not keep_bars:
+            return amount, None
+        if len(parts) == 1:
+            return amount, parts[0][1]
+        return amount, {f: np.concatenate([b[f] for _, b in parts]) for f in MINUTE_FIELDS}
+
+    def _rows(self, args: list, rows: slice, keep_bars: bool) -> tuple[np.ndarray, dict | None]:
+        bars = minute_bars(*(a[rows] for a in args), self.icfg)
+        return bars["amount"].sum(axis=1), bars if keep_bars else None
 
 
 def _write_instruments(writer: DatasetWriter, universe, days: pd.DatetimeIndex, book: IndexBook) -> None:
