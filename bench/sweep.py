@@ -3,9 +3,11 @@
     python bench/sweep.py --quick                    # tiny market, a reversal signal, 4 cells of 2023-07..2024-03
     python bench/sweep.py --data data/qlib_ext_default --signal runs/default/signal/pred.pkl [--cells 4]
 
-* Throughput: the same cells run serially (1 worker, in process, sqlite store) and on a Dask
-  LocalCluster of 2 workers logging to a local ``mlflow server``; cells per minute counts the cells'
-  dispatch time (the tracking server's start-up is reported apart).  Efficiency = rate(2) / (2 rate(1));
+* Throughput: the same cells on a Dask LocalCluster of 1 and of 2 worker processes, each logging to a
+  local ``mlflow server``; cells per minute counts the cells' dispatch time (the tracking server's
+  start-up is reported apart).  Both start cold (imports, each worker's dataset cache), so a handful of
+  cells understates a long sweep's rate; an in-process serial run is no baseline (it inherits a warm
+  process and a 2-thread BLAS).  Efficiency = rate(2) / (2 rate(1));
   floor 0.8 on 2 free cores (this machine is shared: expect less when others load it).
 * Split: one cell under cProfile in a warm process (a first cell pays the imports), by the cumulative
   time of its parts: data loading (the exchange quote), the strategy's inputs, the optimizer, order
@@ -89,38 +91,20 @@ def sweep_config(data: Path, signal: Path, window: list[str], n_cells: int) -> d
     from qlib_ext.config import load_config
 
     values = [1.0, 0.8, None, 0.9, 0.7, 0.6][:max(n_cells, 1)]
-    return {"name": "bench", "template": "enhance_csi500", "data": str(data), "signal": str(signal),
+    report = load_config("sweeps", "report")
+    return {"skip_records": report["skip_records"], "records": report["records"],  # as the report's sweep
+            "name": "bench", "template": "enhance_csi500", "data": str(data), "signal": str(signal),
             "backtest": window, "window": ["2024-01-01", "2024-03-29"], "benchmarks": ["csi1000"],
             "override_root": "port_analysis_config.strategy.kwargs",
             "experiments": {"constituent_floor": {"param": "optimizer.constituent_floor", "values": values,
                                                   "labels": [f"v{i}" for i in range(len(values))]}},
-            "reference": load_config("sweeps", "report")["reference"]}
+            "reference": report["reference"]}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--data", default=None)
-    ap.add_argument("--signal", default=None, help="pred.pkl (label.pkl beside it)")
-    ap.add_argument("--cells", type=int, default=4)
-    ap.add_argument("--window", default=None, help="START:END of the backtest")
-    ap.add_argument("--work", default=None)
-    ap.add_argument("--skip-parallel", action="store_true")
-    args = ap.parse_args()
-
-    from qlib_ext.pipeline.sweep import build_cells, run_cell, run_sweep
+def profile_cell(cfg: dict, work: Path, window: list, out: dict) -> None:
+    """One cell's time split under cProfile, before/after Qlib's dataset cache (fills ``out``)."""
+    from qlib_ext.pipeline.sweep import build_cells, run_cell
     from qlib_ext.pipeline.workflow import ensure_experiment
-
-    work = Path(args.work or tempfile.mkdtemp(prefix="bench_sweep_"))
-    work.mkdir(parents=True, exist_ok=True)
-    window = (args.window or ("2023-07-03:2024-03-28" if args.quick or not args.data else "2016-12-30:2024-03-28")).split(":")
-    if args.data:
-        data, signal = Path(args.data).resolve(), Path(args.signal).resolve()
-    else:
-        data, signal = quick_inputs(work, "2023-06-01", window[1])
-    cfg = sweep_config(data, signal, window, args.cells)
-    (work / "bench.yaml").write_text(yaml.safe_dump(cfg))
-    quiet = lambda m: None  # noqa: E731
 
     # one cell's split, warm process (imports, Qlib init, MLflow store done by a first cell):
     # before = Qlib's dataset cache off (every cell loads the exchange quote), after = on (cache hit)
@@ -141,7 +125,6 @@ def main() -> None:
     if warm["status"] != "ok":
         raise SystemExit(f"cell failed: {warm['error']}")
     print(f"warm-up cell (cold process): {time.perf_counter() - t0:.1f} s")
-    out: dict = {"bench": "sweep", "window": window}
     for label, qcache in (("before", False), ("after", True)):
         prof = cProfile.Profile()
         t0 = time.perf_counter()
@@ -161,24 +144,58 @@ def main() -> None:
         out[f"cell_seconds_{label}"] = round(cell_s, 1)
         out[f"split_seconds_{label}"] = {k: round(v, 2) for k, v in parts.items()}
 
-    t0 = time.perf_counter()
-    serial = run_sweep(cfg, out=work / "serial", workers=1, log=quiet)
-    s_wall = serial["dispatch_seconds"] if "dispatch_seconds" in serial else time.perf_counter() - t0
-    n = len(serial["ran"])
-    rate1 = n / s_wall * 60
-    print(f"serial: {n} cells in {s_wall:.0f} s = {rate1:.2f} cells/min")
-    out.update(cells=n, serial_cells_per_min=round(rate1, 3))
-    if not args.skip_parallel:
-        par = run_sweep(cfg, out=work / "parallel", workers=2, log=quiet)
-        p_wall = par["dispatch_seconds"]
-        rate2 = len(par["ran"]) / p_wall * 60
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--data", default=None)
+    ap.add_argument("--signal", default=None, help="pred.pkl (label.pkl beside it)")
+    ap.add_argument("--cells", type=int, default=4)
+    ap.add_argument("--window", default=None, help="START:END of the backtest")
+    ap.add_argument("--work", default=None)
+    ap.add_argument("--skip-parallel", action="store_true")
+    ap.add_argument("--skip-profile", action="store_true", help="only the throughput part")
+    args = ap.parse_args()
+
+    from qlib_ext.pipeline.sweep import run_sweep
+
+    work = Path(args.work or tempfile.mkdtemp(prefix="bench_sweep_"))
+    work.mkdir(parents=True, exist_ok=True)
+    window = (args.window or ("2023-07-03:2024-03-28" if args.quick or not args.data else "2016-12-30:2024-03-28")).split(":")
+    if args.data:
+        data, signal = Path(args.data).resolve(), Path(args.signal).resolve()
+    else:
+        data, signal = quick_inputs(work, "2023-06-01", window[1])
+    cfg = sweep_config(data, signal, window, args.cells)
+    (work / "bench.yaml").write_text(yaml.safe_dump(cfg))
+    quiet = lambda m: None  # noqa: E731
+
+    out: dict = {"bench": "sweep", "window": window}
+    if not args.skip_profile:
+        profile_cell(cfg, work, window, out)
+
+    # throughput: the same cells on a 1-worker and a 2-worker LocalCluster (fresh worker processes
+    # both, so both pay the imports and the dataset-cache fill of each worker; same BLAS threading)
+    from distributed import LocalCluster
+
+    runs = {}
+    for n_workers in (1,) if args.skip_parallel else (1, 2):
+        with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None) as c:
+            res = run_sweep(cfg, out=work / f"workers{n_workers}", scheduler=c.scheduler_address, log=quiet)
+        rate = len(res["ran"]) / res["dispatch_seconds"] * 60
+        runs[n_workers] = (res, rate)
+        print(f"{n_workers} worker(s): {len(res['ran'])} cells in {res['dispatch_seconds']:.0f} s = {rate:.2f} cells/min "
+              f"(+{res.get('server_seconds', 0):.0f} s mlflow server start)")
+        out[f"cells_per_min_{n_workers}"] = round(rate, 3)
+    out["cells"] = len(runs[1][0]["ran"])
+    if 2 in runs:
+        (one, rate1), (two, rate2) = runs[1], runs[2]
         eff = rate2 / (2 * rate1)
-        same = all(par["tables"][k].equals(serial["tables"][k]) for k in serial["tables"])
-        print(f"2 workers: {len(par['ran'])} cells in {p_wall:.0f} s = {rate2:.2f} cells/min "
-              f"(+{par.get('server_seconds', 0):.0f} s mlflow server start); efficiency {eff:.2f} (floor 0.8); "
-              f"tables identical to serial: {same}")
-        out.update(parallel_cells_per_min=round(rate2, 3), efficiency=round(eff, 3), floor=0.8,
-                   server_seconds=round(par.get("server_seconds", 0), 1), tables_identical=same)
+        diff = max(float((two["tables"][k].select_dtypes("number") - one["tables"][k].select_dtypes("number"))
+                         .abs().max().max()) for k in one["tables"])
+        same = all(two["tables"][k].equals(one["tables"][k]) for k in one["tables"])
+        print(f"parallel efficiency {eff:.2f} (floor 0.8); tables identical: {same} (max difference {diff:.1e})")
+        out.update(efficiency=round(eff, 3), floor=0.8, tables_identical=same, tables_max_difference=diff)
     print("(measured on a shared 2-core machine under load from other jobs: pessimistic)")
     if args.work is None:
         shutil.rmtree(work, ignore_errors=True)
