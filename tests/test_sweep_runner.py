@@ -179,3 +179,13 @@ def test_kill_resume_and_failing_cell(serial, sweep_file, tmp_path):
     assert last["ran"] == [missing[0]] and not last["failed"]
     for name, table in res["tables"].items():
         pd.testing.assert_frame_equal(last["tables"][name], table)
+
+
+def test_holdings_columns_are_keys_the_holdings_recorder_writes():
+    """The sweep tables' holdings columns (ours and the report's) name keys of HoldingsProfileRecord's summary."""
+    from qlib_ext.analysis.holdings_record import HEADLINE
+    from qlib_ext.config import load_config
+    from qlib_ext.pipeline.tables import HOLDINGS_COLUMNS
+
+    assert set(HOLDINGS_COLUMNS) <= set(HEADLINE)
+    assert load_config("sweeps", "report")["reference"]["holdings_columns"] == list(HOLDINGS_COLUMNS)

@@ -28,9 +28,9 @@ PERF_COLUMNS: dict[str, str] = {
 }
 HOLDINGS_COLUMNS: dict[str, str] = {
     "constituent_weight": "constituent weight",
-    "small_cap_10": "weight in smallest 10%",
-    "small_cap_20": "weight in smallest 20%",
-    "small_cap_30": "weight in smallest 30%",
+    "small_10": "weight in smallest 10%",
+    "small_20": "weight in smallest 20%",
+    "small_30": "weight in smallest 30%",
 }
 REFERENCE_PREFIX = "report (real market): "
 RATIO_KEYS = ("information_ratio", "calmar")
