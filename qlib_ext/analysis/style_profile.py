@@ -17,22 +17,30 @@ from .legs import leg_means
 
 
 def daily_rank_corr(signal: pd.Series, factors: pd.DataFrame, min_names: int = 10) -> pd.DataFrame:
-    """datetime x factor: Spearman correlation of ``signal`` with each column of ``factors`` per day."""
+    """datetime x factor: Spearman correlation of ``signal`` with each column of ``factors`` per day.
+
+    Pairwise complete: each factor's correlation uses the stock-days where both are finite.  The
+    inputs are aligned once (not once per factor) and days are grouped by integer code.
+    """
+    joined = factors.join(signal.rename("__signal__"), how="inner")
+    days = joined.index.get_level_values("datetime")
+    codes, uniques = pd.factorize(days, sort=True)
     out = {}
     for name in factors.columns:
-        both = pd.concat({"s": signal, "f": factors[name]}, axis=1, join="inner").dropna()
-        if both.empty:
+        ok = joined[name].notna().to_numpy() & joined["__signal__"].notna().to_numpy()
+        if not ok.any():
             out[name] = pd.Series(dtype=float)
             continue
-        g = both.groupby(level="datetime")
+        both = pd.DataFrame({"s": joined["__signal__"].to_numpy()[ok], "f": joined[name].to_numpy()[ok]})
+        key = codes[ok]
+        g = both.groupby(key)
         r = g.rank()
-        gr = r.groupby(level="datetime")
-        d = r - gr.transform("mean")
-        agg = pd.DataFrame({"xy": d["s"] * d["f"], "xx": d["s"] ** 2, "yy": d["f"] ** 2}).groupby(
-            level="datetime").sum()
+        d = r - r.groupby(key).transform("mean")
+        agg = pd.DataFrame({"xy": d["s"] * d["f"], "xx": d["s"] ** 2, "yy": d["f"] ** 2}).groupby(key).sum()
         n = g.size()
         den = np.sqrt(agg["xx"] * agg["yy"])
         corr = (agg["xy"] / den.where(den > 0)).where(n >= min_names)
+        corr.index = uniques[corr.index]
         out[name] = corr
     frame = pd.DataFrame(out)
     frame.index.name = "datetime"
