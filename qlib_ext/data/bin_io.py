@@ -12,6 +12,13 @@ on :meth:`DatasetWriter.commit`, so a failure never leaves a half-written datase
 dataset at the target stays untouched until the new one is complete and verified.  The temp dir
 (``.<name>.tmp-<pid>-...``) and the backup of the swap (``.<name>.old-<pid>-...``) carry the writer's
 pid, so the next writer of the same target removes those a killed run left (:mod:`.tempdirs`).
+
+**Never replace what we did not write.**  The target must be missing, an empty folder, or a dataset
+written by this writer: :data:`MARKER` (``meta/qlib_ext.json``, written on every commit), or, for
+datasets of earlier versions that predate the marker, ``calendars/day.txt`` together with the
+``meta/dataset.json`` that our synthetic market and importer have always written.  Anything else (a
+folder of CSVs, notes, a regular file) is refused naming the path and what is there
+(:func:`check_target`).  One writer per target at a time: a pid lock ``.<name>.lock`` beside it.
 """
 
 from __future__ import annotations
@@ -25,9 +32,52 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .tempdirs import make_temp_dir, sweep, temp_path
+from .tempdirs import make_temp_dir, sweep
 
 FREQS = ("day", "1min")
+#: The marker our writer puts in every dataset it commits (writer, package version, a build token).
+MARKER = "meta/qlib_ext.json"
+#: Written by the synthetic market and the importer of every version: recognises datasets built before MARKER.
+LEGACY_MARKER = "meta/dataset.json"
+
+
+def has_dataset(root: str | Path) -> bool:
+    """Whether ``root`` holds a Qlib dataset (a day calendar and the ``all`` instrument file)."""
+    root = Path(root)
+    return (root / "calendars" / "day.txt").is_file() and (root / "instruments" / "all.txt").is_file()
+
+
+def is_our_dataset(root: str | Path) -> bool:
+    """Whether ``root`` is a dataset written by qlib-ext (:data:`MARKER`, or :data:`LEGACY_MARKER` + calendar)."""
+    root = Path(root)
+    if (root / MARKER).is_file():
+        return True
+    return (root / LEGACY_MARKER).is_file() and (root / "calendars" / "day.txt").is_file()
+
+
+def read_marker(root: str | Path) -> dict | None:
+    """The dataset's :data:`MARKER` contents, None when it has none (a legacy or foreign dataset)."""
+    try:
+        return json.loads((Path(root) / MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def check_target(target: str | Path) -> None:
+    """Refuse (``FileExistsError`` naming it and what it holds) a target that is neither absent, empty, nor ours."""
+    target = Path(target)
+    if not target.exists() and not target.is_symlink():
+        return
+    if not target.is_dir():
+        raise FileExistsError(f"{target} is a file, not a dataset folder: refusing to replace it "
+                              "(choose a new or empty folder for the dataset)")
+    entries = sorted(p.name for p in target.iterdir())
+    if not entries or is_our_dataset(target):
+        return
+    shown = ", ".join(entries[:5]) + (f", ... ({len(entries)} entries)" if len(entries) > 5 else "")
+    raise FileExistsError(f"{target} holds {shown} and is not a dataset written by qlib-ext (no {MARKER}): "
+                          "refusing to replace it; choose a new or empty folder for the dataset "
+                          "(or an existing dataset with --data to use it as it is)")
 
 
 def bin_path(root: str | Path, instrument: str, field: str, freq: str = "day") -> Path:
@@ -86,12 +136,20 @@ class DatasetWriter:
     """
 
     def __init__(self, target: str | Path):
+        from ..files import PidLock
+
         self.target = Path(target).expanduser().resolve()
         self.target.parent.mkdir(parents=True, exist_ok=True)
         name = self.target.name
-        sweep(self.target.parent, f".{name}.old-", "dataset backup", restore_to=self.target)
-        sweep(self.target.parent, f".{name}.tmp-", "dataset temp folder")
-        self.tmp = make_temp_dir(self.target.parent, f".{name}.tmp-")
+        self._lock = PidLock(self.target.parent, what="dataset build", name=f".{name}.lock").acquire()
+        try:
+            sweep(self.target.parent, f".{name}.old-", "dataset backup", restore_to=self.target)
+            sweep(self.target.parent, f".{name}.tmp-", "dataset temp folder")
+            check_target(self.target)
+            self.tmp = make_temp_dir(self.target.parent, f".{name}.tmp-")
+        except BaseException:
+            self._lock.release()
+            raise
         self._calendars: dict[str, int] = {}
         # (instrument, field, freq) -> (start index, number of values written)
         self._extent: dict[tuple[str, str, str], tuple[int, int]] = {}
@@ -113,6 +171,7 @@ class DatasetWriter:
         """Discard everything written so far."""
         shutil.rmtree(self.tmp, ignore_errors=True)
         self._done = True
+        self._lock.release()
 
     # -- content ---------------------------------------------------------------------------
     @property
@@ -221,18 +280,18 @@ class DatasetWriter:
         except Exception:
             self.abort()
             raise
-        old = None
+        from .. import __version__
+        from ..files import swap_dir
+
         try:
-            if self.target.exists():
-                old = temp_path(self.target.parent, f".{self.target.name}.old-")
-                os.replace(self.target, old)
-            os.replace(self.tmp, self.target)
-        except OSError:
-            if old is not None and old.exists() and not self.target.exists():
-                os.replace(old, self.target)            # put the previous dataset back
+            check_target(self.target)  # again: something may have appeared there while we wrote
+            self.write_json(MARKER, {"writer": "qlib_ext.data.bin_io.DatasetWriter", "version": __version__,
+                                     "build": self.tmp.name.rsplit("-", 1)[-1],
+                                     "written": pd.Timestamp.now().strftime("%Y-%m-%dT%H:%M:%S")})
+            swap_dir(self.tmp, self.target)             # the previous dataset is put back if the swap fails
+        except BaseException:
             self.abort()
             raise
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
         self._done = True
+        self._lock.release()
         return self.target
