@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..artifacts import active_recorder  # noqa: F401 - re-exported: the strategy's import path
 from ..optim import OptimInput, OptimResult
 from ..schema import ARTIFACTS, DIAGNOSTICS_FILE, WEIGHTS_FILE
 
@@ -115,21 +116,10 @@ class RebalanceLog:
 
     def save(self, recorder, artifact_path: str = ARTIFACTS.OPTIM) -> None:
         """Log the artifacts into a Qlib recorder (MLflow) under ``artifact_path``, in one go
-        (the analysis recorders' saver, :func:`qlib_ext.analysis.base.save_artifacts`)."""
-        from ..analysis.base import save_artifacts
+        (the recorders' one saver, :func:`qlib_ext.artifacts.save_artifacts`)."""
+        from ..artifacts import save_artifacts
 
         diag = self.frame()
         save_artifacts(recorder, artifact_path, tables={DIAGNOSTICS: diag},
                        objects={DIAGNOSTICS: diag, WEIGHTS: self.weights_frame()},
                        metrics={"n_rebalances": len(diag)})
-
-
-def active_recorder():
-    """Qlib's active recorder (inside ``R.start`` or a qrun task), else None."""
-    try:
-        from qlib.workflow import R
-
-        exp = R.exp_manager.active_experiment
-    except Exception:  # qlib not initialised with an exp_manager
-        return None
-    return None if exp is None else exp.active_recorder
