@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.bin_io import bin_path, read_bin_into
+from ..data.codes import qlib_codes, to_qlib
 from ..data.panel import read_calendar, read_instruments
 from .algebra import FIELDS, N_MINUTES
 from .grid import MinuteLayout, minute_slots, to_grid
@@ -102,11 +103,11 @@ class BinSource(MinuteSource):
 
 
 def qlib_code(ts_code: str) -> str:
-    """``000001.SZ`` -> ``SZ000001`` (Qlib's instrument naming)."""
-    code, _, exch = str(ts_code).partition(".")
-    if not exch:
-        raise ValueError(f"ts_code {ts_code!r}: expected CODE.EXCHANGE, e.g. 000001.SZ")
-    return f"{exch.upper()}{code}"
+    """``000001.SZ`` -> ``SZ000001`` by the one rule of :func:`qlib_ext.data.codes.to_qlib`; ValueError otherwise."""
+    sym = to_qlib(ts_code)
+    if sym is None:
+        raise ValueError(f"ts_code {ts_code!r}: expected a stock code such as 000001.SZ, SZ000001 or 000001")
+    return sym
 
 
 class TushareSource(MinuteSource):
@@ -170,7 +171,7 @@ class TushareSource(MinuteSource):
         df = pd.concat(frames, ignore_index=True)
         times = pd.to_datetime(df["trade_time"])
         day = self.days.get_indexer(times.dt.normalize()) - d0
-        inst = df["ts_code"].map(lambda c: pos.get(qlib_code(c), -1)).to_numpy()
+        inst = pd.Series(qlib_codes(df["ts_code"], fold_aliases=False)).map(pos).fillna(-1).to_numpy(np.int64)
         keep = (day >= 0) & (day < n_days) & (inst >= 0)
         rows = np.where(keep, inst * n_days + day, -1)
         values = {TUSHARE_COLUMNS[c]: df[c].to_numpy(np.float64) for c in TUSHARE_COLUMNS}

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..calendar import trading_days
+from ..codes import to_tushare as ts_code
 from .report import ImportReport
 from .sources import LazyKeys, iter_frames, numeric, parse_dates, qlib_codes, resolve_columns
 from .units import TRADE_SCALES, UnitVote
@@ -34,11 +35,6 @@ from .validate import (
 VALUES = ("open", "high", "low", "close", "vol")
 OPTIONAL = ("amount", "adj_factor", "pre_close", "is_st")
 BATCH_ROWS = 1 << 18
-
-
-def ts_code(symbol: str) -> str:
-    """Qlib symbol -> tushare code for messages: ``SH600519`` -> ``600519.SH``."""
-    return f"{symbol[2:]}.{symbol[:2]}"
 
 
 @dataclass

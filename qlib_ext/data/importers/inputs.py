@@ -88,7 +88,7 @@ def _shares(path: Path, d: DailyData, units: str, report: ImportReport) -> dict[
         report.error("missing_column", name, "needs float_share and/or total_share", field="float_share")
     report.raise_if_failed()
     if unknown:
-        codes = sorted(f"{c[2:]}.{c[:2]}" if str(c)[:2] in ("SH", "SZ", "BJ") else str(c) for c in map(str, unknown))
+        codes = sorted(ts_code(c) for c in map(str, unknown))
         report.add("warning", "unknown_code", name, f"{len(codes)} codes have no rows in the daily file; "
                    "their share rows are ignored", key=codes[0], count=len(codes), examples=codes[1:6])
         report.stats[f"{name}: codes without daily rows (ignored)"] = len(codes)

@@ -3,7 +3,7 @@
 A source directory holds files named by their tushare stem (``daily.parquet``, ``adj_factor.csv``,
 ``shares.parquet`` or ``daily_basic.csv``, ``industry``, ``index_daily``, ``index_member``,
 ``index_weight``, ``st``, and ``minute_*`` files or a ``minute/`` folder).  Columns are matched by
-name with a few aliases; codes become Qlib symbols (``600519.SH`` -> ``SH600519``) and dates
+name with a few aliases; codes become Qlib symbols by :mod:`qlib_ext.data.codes` and dates
 ``datetime64``.  Row numbers in messages are 1-based data rows (the CSV header is not counted).
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ...schema import INDEX_INSTRUMENTS
+from ..codes import INDEX_ALIASES, qlib_codes  # noqa: F401  (re-exported: importers use them from here)
 from .report import ImportReport, ImportValidationError
 
 SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz", ".txt")
@@ -48,11 +48,6 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "l1_name": ("l1_name", "industry_name"),
     "is_st": ("is_st", "st"),
 }
-#: Index codes that name the same index under another exchange's code.
-INDEX_ALIASES = {"SZ399300": INDEX_INSTRUMENTS["csi300"], "SZ399905": INDEX_INSTRUMENTS["csi500"],
-                 "SZ399852": INDEX_INSTRUMENTS["csi1000"]}
-_TS_RE = re.compile(r"^\s*(\d{6})\.(SH|SZ|BJ|CSI)\s*$", re.I)
-_QLIB_RE = re.compile(r"^\s*(SH|SZ|BJ)(\d{6})\s*$", re.I)
 
 
 def discover(source: str | Path, report: ImportReport) -> dict[str, list[Path]]:
@@ -172,20 +167,6 @@ class LazyKeys:
 
     def __getitem__(self, i: int) -> str:
         return self.fn(int(i))
-
-
-def qlib_codes(codes: pd.Series) -> np.ndarray:
-    """``600519.SH`` / ``SH600519`` -> ``SH600519``; index aliases folded; None where unrecognisable.
-
-    Parsed once per distinct code (a daily file has millions of rows but thousands of codes).
-    """
-    pos, uniq = pd.factorize(codes.astype("string"), use_na_sentinel=True)
-    s = pd.Series(uniq, dtype="string").str.upper()
-    ts, ql = s.str.extract(_TS_RE), s.str.extract(_QLIB_RE)
-    exch = ts[1].fillna(ql[0]).replace({"CSI": "SH"})
-    out = (exch + ts[0].fillna(ql[1])).replace(INDEX_ALIASES)
-    mapped = np.append(out.astype(object).where(out.notna(), None).to_numpy(), None)
-    return mapped[np.where(pos >= 0, pos, len(uniq))]
 
 
 def parse_dates(values: pd.Series) -> np.ndarray:

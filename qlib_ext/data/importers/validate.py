@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from ..codes import to_tushare
 from .fill import fill_both
 from .report import MAX_EXAMPLES, ImportReport
 
@@ -192,7 +193,7 @@ def check_weight_sums(report: ImportReport, file: str, w: pd.DataFrame) -> float
 def check_unknown(report: ImportReport, file: str, codes: pd.Series, known: set[str], what: str,
                   level: str = "warning") -> list[str]:
     """Codes (Qlib symbols) of stocks without daily rows: counted and reported; returns them as ts codes."""
-    unknown = [f"{c[2:]}.{c[:2]}" for c in sorted(set(codes.dropna()) - known)]
+    unknown = [to_tushare(c) for c in sorted(set(codes.dropna()) - known)]
     if unknown:
         report.add(level, "unknown_code", file, f"{len(unknown)} {what} have no rows in the daily file "
                    "(delisted/missing from the price source); they are left out", key=unknown[0],
