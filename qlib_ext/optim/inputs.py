@@ -11,7 +11,8 @@ instrument codes, and the share of the benchmark's members that ``alpha``, ``ind
 code) and ``exposures`` (a row) cover must reach ``min_overlap`` (default :data:`MIN_OVERLAP`;
 the boundary passes); an input indexed by integers is named as such.  Above the threshold, the
 members left out are filled (alpha ``alpha_fill``, industry its own bucket, exposures 0) and
-counted in ``notes``.  :func:`check_styles` (run by the optimizer) refuses a constrained style with
+counted in ``notes``.  Risk inputs (factor covariance, specific variances, infinite exposures) are
+checked by :mod:`.checks` as they enter.  :func:`check_styles` (run by the optimizer) refuses a constrained style with
 no finite exposure among the benchmark members: filling all of them with 0 would make the
 constraint bind nothing.
 """
@@ -23,6 +24,8 @@ from typing import Union
 
 import numpy as np
 import pandas as pd
+
+from .checks import check_exposures_finite, check_factor_cov, check_specific_var
 
 AlphaFill = Union[str, float]
 UNKNOWN_INDUSTRY = "__unknown__"
@@ -138,14 +141,14 @@ class OptimInput:
         X, factors, missing_x = _exposures(exposures, index, notes)
         spec = None
         if specific_var is not None:
-            spec = np.array(_series(specific_var, "specific_var").reindex(index), dtype=float)
-            if np.isnan(spec).any():
-                notes.append(f"specific_var filled with the median for {int(np.isnan(spec).sum())} stocks")
-                spec = np.where(np.isnan(spec), np.nanmedian(spec), spec)
+            spec = check_specific_var(_series(specific_var, "specific_var"), index, notes)
         cov, risk_factors = None, []
         if factor_cov is not None:
             risk_factors = [str(f) for f in factor_cov.index]
-            cov = factor_cov.loc[factor_cov.index, factor_cov.index].to_numpy(float)
+            missing = [f for f in factor_cov.index if f not in factor_cov.columns]
+            if missing:
+                raise ValueError(f"factor_cov: rows {missing[:5]} have no column; give a factor x factor frame")
+            cov = check_factor_cov(factor_cov.loc[factor_cov.index, factor_cov.index].to_numpy(float), risk_factors)
         return cls(
             index=index, alpha=np.array(a, dtype=float), benchmark=b, w0=w, industry=ind_codes,
             industries=ind_names, exposures=X, factors=factors, suspended=_mask(suspended, index),
@@ -205,6 +208,7 @@ def _exposures(exposures: pd.DataFrame | None, index: pd.Index, notes: list
     if exposures is None:
         return np.zeros((len(index), 0)), [], np.zeros((len(index), 0), dtype=bool)
     X = np.array(exposures.reindex(index), dtype=float)
+    check_exposures_finite(X, index, [str(c) for c in exposures.columns])
     bad = np.isnan(X)
     if bad.any():
         cols = [str(c) for c, k in zip(exposures.columns, bad.sum(0)) if k]

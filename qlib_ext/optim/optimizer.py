@@ -14,6 +14,8 @@ infeasible problem or a solver failure:
    ``result.relaxed`` says which bound moved by how much;
 3. if even that fails (hard constraints clash, or every solver failed): the current weights
    renormalised (the benchmark when there are none), recorded in ``status`` and ``attempts``.
+
+Invalid inputs are not a solver failure: they are refused before any solve (:mod:`.checks`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .checks import check_risk_input
 from .constraints import Constraint, figure10_constraints, make_constraint
 from .inputs import AlphaFill, OptimInput, check_styles
 from .program import HardInfeasible, build_program, effective_box
@@ -78,7 +81,12 @@ class IndexOptimizer:
         return self.solve(OptimInput.build(alpha, benchmark, w0, alpha_fill=alpha_fill, **frames))
 
     def solve(self, inp: OptimInput) -> OptimResult:
-        """Optimal weights for one rebalance; see the module docstring for the fallback chain."""
+        """Optimal weights for one rebalance; see the module docstring for the fallback chain.
+
+        The input is checked first (:func:`~qlib_ext.optim.checks.check_risk_input`): non-finite alpha or
+        exposures, and with ``risk_aversion > 0`` an invalid covariance or specific variance, are a
+        ValueError, never a fallback or an "optimal" answer."""
+        check_risk_input(inp, self.risk_aversion)
         check_styles(inp, self.constraints)
         t0 = time.perf_counter()
         attempts: list[dict] = []

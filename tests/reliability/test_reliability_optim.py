@@ -253,3 +253,132 @@ def test_optim_constrained_style_all_nan_among_members_names_style_and_constrain
     expo = market["exposures"].copy()
     expo[other] = np.nan
     assert solve(market, figure10_constraints(), exposures=expo).status == "optimal"
+
+
+# -- risk-model inputs (issue 19): refused where they enter, never a plain "optimal" -------------
+from qlib_ext.optim import OptimInput  # noqa: E402
+from qlib_ext.optim.checks import MAX_SPECIFIC_FILL, PSD_RTOL  # noqa: E402
+
+RISK_FACTORS = ["size", "beta", "momentum"]
+
+
+def risk_frames(market: dict, seed: int = 0) -> dict:
+    """A valid factor covariance (PSD) over three styles and positive specific variances."""
+    rng = np.random.default_rng(seed)
+    L = rng.normal(0, 0.1, (3, 3))
+    cov = pd.DataFrame(L @ L.T + 0.01 * np.eye(3), index=RISK_FACTORS, columns=RISK_FACTORS)
+    spec = pd.Series(rng.uniform(0.01, 0.05, len(market["alpha"])), index=market["alpha"].index)
+    return {"factor_cov": cov, "specific_var": spec}
+
+
+def solve_risk(market: dict, **override):
+    args = {**market, **risk_frames(market), **override}
+    cons = [FullyInvested(), LongOnly(), StockDeviation(0.02), ConstituentFloor(0.8)]
+    return IndexOptimizer(cons, risk_aversion=30.0).optimize(args.pop("alpha"), args.pop("benchmark"), **args)
+
+
+def test_optim_valid_risk_inputs_solve(market):
+    res = solve_risk(market)
+    assert res.status == "optimal" and not [n for n in res.notes if "specific_var" in n]
+
+
+def test_optim_negative_factor_variance_is_refused_naming_the_factor(market):
+    """Before: "optimal" with the active size exposure pushed to its bound (the QP maximised size risk)."""
+    cov = risk_frames(market)["factor_cov"].copy()
+    cov.loc["size", "size"] = -5.0
+    with pytest.raises(ValueError, match=r"factor_cov: negative variance for \['size'\] \(\[-5\.0\]\)"):
+        solve_risk(market, factor_cov=cov)
+
+
+def test_optim_non_psd_factor_covariance_names_the_most_negative_eigenvalue(market):
+    cov = pd.DataFrame(np.array([[1.0, 2.0, 0.0], [2.0, 1.0, 0.0], [0.0, 0.0, 1.0]]) * 1e-4,
+                       index=RISK_FACTORS, columns=RISK_FACTORS)          # correlation 2: eigenvalue -1e-4
+    with pytest.raises(ValueError, match=r"not positive semidefinite: most negative eigenvalue -0\.0001 .*"
+                                         r"loads on \['(size|beta)', '(size|beta)'"):
+        solve_risk(market, factor_cov=cov)
+
+
+def test_optim_rounding_off_psd_is_within_tolerance(market):
+    """An eigenvalue just below 0 (rounding of a singular PSD matrix) is accepted as it is."""
+    v = np.array([1.0, -1.0, 0.0]) / np.sqrt(2)
+    C = 1e-4 * (np.eye(3) - np.outer(v, v)) - 0.5 * PSD_RTOL * 1e-4 * np.outer(v, v)
+    cov = pd.DataFrame(C, index=RISK_FACTORS, columns=RISK_FACTORS)
+    assert np.linalg.eigvalsh(C)[0] < 0
+    assert solve_risk(market, factor_cov=cov).status == "optimal"
+
+
+def test_optim_asymmetric_factor_covariance_names_the_pair(market):
+    cov = risk_frames(market)["factor_cov"].copy()
+    cov.loc["size", "beta"] += 0.01
+    with pytest.raises(ValueError, match=r"factor_cov: not symmetric: \['size', 'beta'\]"):
+        solve_risk(market, factor_cov=cov)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_optim_non_finite_factor_covariance_names_the_entry(market, value):
+    """Before: NaN fell back to the benchmark after "NumericalError"/"Unbounded" without naming the NaN."""
+    cov = risk_frames(market)["factor_cov"].copy()
+    cov.loc["beta", "momentum"] = value
+    with pytest.raises(ValueError, match=r"factor_cov: 1 non-finite entries, first at \[\('beta', 'momentum'\)\]"):
+        solve_risk(market, factor_cov=cov)
+
+
+@pytest.mark.parametrize("value", [-0.01, 0.0, np.inf])
+def test_optim_specific_variance_not_positive_names_the_stock(market, value):
+    """Before (negative): "optimal", no note."""
+    spec = risk_frames(market)["specific_var"].copy()
+    spec.iloc[7] = value
+    with pytest.raises(ValueError, match=rf"specific_var: 1 stocks with a variance that is not finite and > 0, "
+                                         rf"e\.g\. \[\('{spec.index[7]}'"):
+        solve_risk(market, specific_var=spec)
+
+
+def test_optim_all_missing_specific_variance_is_an_error(market):
+    """Before: "filled with the median" (of all-NaN: NaN) and HiGHS/Clarabel still said "optimal"."""
+    spec = risk_frames(market)["specific_var"] * np.nan
+    with pytest.raises(ValueError, match=r"specific_var: missing for all \d+ stocks of the universe"):
+        solve_risk(market, specific_var=spec)
+
+
+def test_optim_specific_variance_fill_only_for_a_minority(market):
+    spec = risk_frames(market)["specific_var"].copy()
+    res = solve_risk(market)                                  # the universe: members + stocks with a signal
+    n = len(res.weights)
+    k = int(MAX_SPECIFIC_FILL * n)
+    few = spec.copy()
+    few.loc[res.weights.index[:k]] = np.nan                  # exactly the allowed share: filled and noted
+    res = solve_risk(market, specific_var=few)
+    assert res.status == "optimal"
+    median = float(np.median(spec.loc[res.weights.index[k:]]))
+    assert f"specific_var filled with the median ({median:.3g}) for {k} stocks" in res.notes
+    many = spec.copy()
+    many.loc[res.weights.index[:k + 1]] = np.nan
+    with pytest.raises(ValueError, match=rf"specific_var: missing for {k + 1} of the {n} stocks"):
+        solve_risk(market, specific_var=many)
+
+
+def test_optim_infinite_exposure_names_stock_and_factor(market):
+    """Before: "optimal" (only NaN was checked)."""
+    expo = market["exposures"].copy()
+    expo.iloc[5, expo.columns.get_loc("beta")] = -np.inf
+    with pytest.raises(ValueError, match=rf"exposures: 1 infinite values, e\.g\. \[\('{expo.index[5]}', 'beta', -inf\)\]"):
+        solve(market, exposures=expo)
+
+
+def test_optim_input_assembled_by_hand_is_checked_at_solve(market):
+    """An OptimInput built without ``build`` cannot carry a bad covariance past the optimizer."""
+    inp = OptimInput.build(market["alpha"], market["benchmark"], exposures=market["exposures"],
+                           industry=market["industry"], **risk_frames(market))
+    inp.factor_cov = inp.factor_cov.copy()
+    inp.factor_cov[0, 0] = -5.0
+    with pytest.raises(ValueError, match=r"negative variance for \['size'\]"):
+        IndexOptimizer(risk_aversion=1.0).solve(inp)
+    inp = OptimInput.build(market["alpha"], market["benchmark"], exposures=market["exposures"],
+                           industry=market["industry"], **risk_frames(market))
+    inp.specific_var = inp.specific_var * np.nan
+    with pytest.raises(ValueError, match=r"specific_var: not finite and > 0"):
+        IndexOptimizer(risk_aversion=1.0).solve(inp)
+    inp.exposures = inp.exposures.copy()
+    inp.exposures[0, 0] = np.inf
+    with pytest.raises(ValueError, match=r"exposures: 1 infinite values"):
+        IndexOptimizer().solve(inp)
