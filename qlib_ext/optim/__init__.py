@@ -16,8 +16,11 @@ from .constraints import (
     StockDeviation,
     StyleDeviation,
     Tradability,
+    TradeRows,
     Turnover,
+    constraints_from_settings,
     figure10_constraints,
+    figure10_settings,
     make_constraint,
 )
 from .inputs import OptimInput
@@ -26,6 +29,6 @@ from .result import OptimResult
 
 __all__ = [
     "ConstituentFloor", "Constraint", "FullyInvested", "IndustryDeviation", "LinearRows", "LongOnly",
-    "NonlinearSize", "SizeMoment", "StockDeviation", "StyleDeviation", "Tradability", "Turnover",
-    "figure10_constraints", "make_constraint", "OptimInput", "IndexOptimizer", "OptimResult",
+    "NonlinearSize", "SizeMoment", "StockDeviation", "StyleDeviation", "Tradability", "TradeRows", "Turnover",
+    "constraints_from_settings", "figure10_constraints", "figure10_settings", "make_constraint", "OptimInput", "IndexOptimizer", "OptimResult",
 ]

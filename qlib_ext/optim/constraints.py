@@ -1,22 +1,36 @@
 """Constraint objects of the index-enhancement LP (report figure 10 and p.13-14; SPEC section 6).
 
-Each constraint is a small object with its bound(s) as keyword arguments and a ``name`` used in
-diagnostics.  It states itself in one of three shapes, read by the program assembler
-(``program.py``), the plain cvxpy statement (``reference.py``) and the result checks alike:
+Each constraint is a small class that compiles itself (after cvxportfolio's constraints): its bounds
+are keyword arguments, ``name`` labels it in diagnostics, and it states itself through up to three
+pieces, all read by the program assembler (``program.py``), the result checks (``result.py``) and the
+plain cvxpy statement (``reference.py``) alike -- none of them looks at the class:
 
-* ``linear``:   ``lo <= G @ w <= hi`` rows (``rows(inp)``), each row tagged with a slack key;
-* ``box``:      ``lo <= w <= hi`` per stock (``box(inp)``);
-* ``turnover``: ``1/2 * sum |w - w0| <= limit`` (one-sided turnover).
+* ``rows(inp)``:       ``lo <= G @ w <= hi`` (:class:`LinearRows`), each row tagged with a slack key;
+* ``box(inp)``:        ``lo <= w <= hi`` per stock;
+* ``trade_rows(inp)``: ``H @ |w - w0| <= hi`` (:class:`TradeRows`, the 1-norm cone of the trades,
+  stated through the split ``w = w0 + u - v``; e.g. one-sided turnover).
+
+Around them: ``penalty_for(key)`` prices the slack of each key its rows produce (elastic re-solve),
+``check(inp, w, band)`` measures every piece at ``w`` (post-solve), ``cvxpy_data`` / ``cvxpy_form``
+write the naive cvxpy statement, ``exposures_needed()`` names the style columns it reads and
+``skipped(inp)`` says when it does not apply.  A new constraint overrides ``rows`` (or ``box`` or
+``trade_rows``) and nothing else; see ``tests/extensions/demo_constraint.py``.
 
 Hard constraints (budget, long-only, tradability) are never relaxed; soft ones get one
 non-negative slack per key in the elastic re-solve, priced by ``penalty`` per unit of widening
 (in the constraint's own unit: weight for most, std units for styles, exposure**k for moments).
 Default penalties relax turnover (1) before any risk or benchmark constraint (10): after an index
 reconstitution, trading more is preferred to breaking the constituent floor or a deviation band.
+
+Preset keys (``configs/optimizer/*.yaml``) are declared by the classes (``preset_keys``,
+``from_preset``); the figure-10 values live once, in the packaged ``configs/optimizer/figure10.yaml``
+(:func:`figure10_settings`), and :func:`figure10_constraints` is built from it.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,6 +42,8 @@ import scipy.sparse as sp
 from .inputs import OptimInput
 
 DEFAULT_PENALTY = 10.0
+#: The packaged preset holding the report's baseline bounds (the one home of the figure-10 values).
+FIGURE10_PRESET = "figure10"
 
 
 @dataclass
@@ -40,23 +56,124 @@ class LinearRows:
     keys: list
 
 
+@dataclass
+class TradeRows:
+    """``H @ |w - w0| <= hi`` (H >= 0), one slack key per row."""
+
+    H: sp.csr_matrix
+    hi: np.ndarray
+    keys: list
+
+
+Check = tuple[np.ndarray, np.ndarray, np.ndarray]  # (value at w, lower bound, upper bound)
+
+
+def _penalty(name: str, penalty: float) -> float:
+    if not penalty > 0:
+        raise ValueError(f"{name}: penalty must be positive, got {penalty}")
+    return float(penalty)
+
+
 class Constraint:
-    """Base: ``kind`` in {'linear', 'box', 'turnover'}; ``soft`` ones may be relaxed elastically."""
+    """Base: ``soft`` ones may be relaxed elastically; subclasses override ``rows``, ``box`` or ``trade_rows``.
+
+    ``kind`` is a descriptive label only (nothing in ``optim/`` dispatches on it).
+    """
 
     kind: ClassVar[str] = "linear"
     soft: ClassVar[bool] = True
+    #: keys of an optimizer preset this class reads in :meth:`from_preset` (none: not preset-driven)
+    preset_keys: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, name: str | None = None, penalty: float = DEFAULT_PENALTY):
         self.name = name or type(self).__name__
-        if penalty <= 0:
-            raise ValueError(f"{self.name}: penalty must be positive, got {penalty}")
-        self.penalty = float(penalty)
+        self.penalty = _penalty(self.name, penalty)
 
-    def rows(self, inp: OptimInput) -> LinearRows:
-        raise NotImplementedError(f"{self.name} is a {self.kind} constraint")
+    # -- the statement: override one or more of these
+    def rows(self, inp: OptimInput) -> LinearRows | None:
+        """Linear rows in weight space (None: none)."""
+        return None
 
-    def box(self, inp: OptimInput) -> tuple[np.ndarray, np.ndarray]:
-        raise NotImplementedError(f"{self.name} is a {self.kind} constraint")
+    def box(self, inp: OptimInput) -> tuple[np.ndarray, np.ndarray] | None:
+        """Per-stock bounds ``(lo, hi)`` (None: none)."""
+        return None
+
+    def trade_rows(self, inp: OptimInput) -> TradeRows | None:
+        """Rows on the absolute trades ``|w - w0|`` (None: none)."""
+        return None
+
+    # -- derived from the statement; override to refine
+    def penalty_for(self, key: str) -> float:
+        """Price per unit of the slack ``key`` (one of this constraint's row keys)."""
+        return self.penalty
+
+    def exposures_needed(self) -> list[str]:
+        """The style exposure columns this constraint reads (checked before a solve)."""
+        return []
+
+    def skipped(self, inp: OptimInput) -> str | None:
+        """A note when the constraint does not apply to ``inp`` (None: it applies)."""
+        return None
+
+    def check(self, inp: OptimInput, w: np.ndarray, band: tuple[np.ndarray, np.ndarray] | None = None,
+              rows: LinearRows | None = None) -> list[Check]:
+        """``(value, lo, hi)`` of every piece at ``w``; ``band``: the soft stock band after the
+        tradability override (``program.effective_box``), used for a soft box; ``rows``: prebuilt rows."""
+        out: list[Check] = []
+        r = rows if rows is not None else self.rows(inp)
+        if r is not None:
+            out.append((np.asarray(r.G @ w).ravel(), r.lo, r.hi))
+        b = self.box(inp)
+        if b is not None:
+            out.append((w, *(band if self.soft and band is not None else b)))
+        t = self.trade_rows(inp)
+        if t is not None:
+            out.append((np.asarray(t.H @ np.abs(w - inp.w0)).ravel(), np.full(len(t.hi), -np.inf), t.hi))
+        return out
+
+    def cvxpy_data(self, inp: OptimInput) -> dict[str, Any]:
+        """The numbers of the naive cvxpy statement by name (boxes are stated jointly by the reference)."""
+        d: dict[str, Any] = {}
+        r = self.rows(inp)
+        if r is not None:
+            d.update(G=r.G, lo=r.lo, hi=r.hi)
+        t = self.trade_rows(inp)
+        if t is not None:
+            d.update(H=t.H, w0=inp.w0, trade_hi=t.hi)
+        return d
+
+    def cvxpy_signature(self, data: Mapping[str, Any]) -> tuple:
+        """What, besides shapes, changes the statement's structure (equality rows)."""
+        return (bool(np.all(data["lo"] == data["hi"])),) if "G" in data else ()
+
+    def cvxpy_form(self, w: Any, p: Mapping[str, Any], data: Mapping[str, Any], parametric: bool) -> list:
+        """The cvxpy constraints on ``w`` from ``p`` (Parameters or the arrays ``data``)."""
+        import cvxpy as cp
+
+        cons = []
+        if "G" in data:
+            Gw = p["G"] @ w
+            if self.cvxpy_signature(data)[0]:
+                cons.append(Gw == p["lo"])
+            else:
+                for side, op in (("lo", Gw.__ge__), ("hi", Gw.__le__)):
+                    fin = np.isfinite(data[side])
+                    if fin.all() or parametric:
+                        cons.append(op(p[side]))
+                    elif fin.any():
+                        sel = np.flatnonzero(fin)
+                        cons.append((Gw[sel] >= data[side][fin]) if side == "lo" else (Gw[sel] <= data[side][fin]))
+        if "H" in data:  # |w - w0| through t >= +-(w - w0): a parameter times a variable stays DPP
+            t = cp.Variable(w.shape[0], nonneg=True)
+            cons += [t >= w - p["w0"], t >= p["w0"] - w, p["H"] @ t <= p["trade_hi"]]
+        return cons
+
+    # -- presets
+    @classmethod
+    def from_preset(cls, settings: Mapping[str, Any]) -> list[Constraint]:
+        """The instances a preset's ``settings`` ask for (``None`` under a key: off)."""
+        value = settings.get(cls.preset_keys[0]) if cls.preset_keys else None
+        return [] if value is None else [cls(value)]
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if k not in ("name", "penalty"))
@@ -77,7 +194,7 @@ def _deviation_rows(G: sp.csr_matrix, b: np.ndarray, bound: np.ndarray, keys: li
 
 
 class FullyInvested(Constraint):
-    """Budget ``sum(w) = total`` (position 1 in figure 10); hard."""
+    """Budget ``sum(w) = total`` (position 1 in figure 10); hard, always on in a preset."""
 
     soft = False
 
@@ -89,9 +206,13 @@ class FullyInvested(Constraint):
         G = sp.csr_matrix(np.ones((1, inp.n)))
         return LinearRows(G, np.array([self.total]), np.array([self.total]), [self.name])
 
+    @classmethod
+    def from_preset(cls, settings: Mapping[str, Any]) -> list[Constraint]:
+        return [cls()]
+
 
 class LongOnly(Constraint):
-    """``w >= 0`` (stock weight floor 0 in figure 10); hard."""
+    """``w >= 0`` (stock weight floor 0 in figure 10); hard, always on in a preset."""
 
     kind = "box"
     soft = False
@@ -99,15 +220,20 @@ class LongOnly(Constraint):
     def box(self, inp: OptimInput) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(inp.n), np.full(inp.n, np.inf)
 
+    @classmethod
+    def from_preset(cls, settings: Mapping[str, Any]) -> list[Constraint]:
+        return [cls()]
+
 
 class StockDeviation(Constraint):
-    """Per-stock band ``|w_i - b_i| <= bound`` (figure 10: [-1%, 1%]).
+    """Per-stock band ``|w_i - b_i| <= bound`` (figure 10: [-1%, 1%]; preset key ``stock_deviation``).
 
     Where a tradability rule makes the band unreachable (e.g. a suspended stock held above
     b_i + bound), the stock keeps the nearest reachable weight; see ``program.effective_box``.
     """
 
     kind = "box"
+    preset_keys = ("stock_deviation",)
 
     def __init__(self, bound: float = 0.01, name: str | None = None, penalty: float = DEFAULT_PENALTY):
         super().__init__(name, penalty)
@@ -119,6 +245,8 @@ class StockDeviation(Constraint):
 
 class IndustryDeviation(Constraint):
     """Per industry ``|sum_{i in j} (w_i - b_i)| <= bound`` (figure 10: [-2%, 2%]), one shared slack."""
+
+    preset_keys = ("industry_deviation",)
 
     def __init__(self, bound: float = 0.02, name: str | None = None, penalty: float = DEFAULT_PENALTY):
         super().__init__(name, penalty)
@@ -133,8 +261,11 @@ class IndustryDeviation(Constraint):
 class StyleDeviation(Constraint):
     """Per style s ``|X_s . (w - b)| <= bound_s`` in std units (figure 10: size within +-0.3).
 
-    One slack per style, keyed ``Name[style]``.
+    One slack per style, keyed ``Name[style]``.  Preset key ``style_deviation`` ({style: bound};
+    ``{}`` = off).
     """
+
+    preset_keys = ("style_deviation",)
 
     def __init__(self, bounds: Mapping[str, float] | None = None, name: str | None = None,
                  penalty: float = DEFAULT_PENALTY):
@@ -150,9 +281,23 @@ class StyleDeviation(Constraint):
         keys = [f"{self.name}[{s}]" for s in styles]
         return _deviation_rows(sp.csr_matrix(X), inp.benchmark, np.array(list(self.bounds.values())), keys)
 
+    def exposures_needed(self) -> list[str]:
+        return list(self.bounds)
+
+    @classmethod
+    def from_preset(cls, settings: Mapping[str, Any]) -> list[Constraint]:
+        styles = settings.get("style_deviation")
+        return [cls(styles)] if styles else []
+
 
 class NonlinearSize(StyleDeviation):
-    """``|X_nlsize . (w - b)| <= bound`` (report figure 30; Barra nonlinear size, std units)."""
+    """``|X_nlsize . (w - b)| <= bound`` (report figure 30; Barra nonlinear size, std units).
+
+    Preset keys ``nonlinear_size`` (the bound) and ``nonlinear_size_factor`` (default the column
+    ``nonlinear_size``).
+    """
+
+    preset_keys = ("nonlinear_size", "nonlinear_size_factor")
 
     def __init__(self, bound: float = 0.3, factor: str = "nonlinear_size", name: str | None = None,
                  penalty: float = DEFAULT_PENALTY):
@@ -164,6 +309,11 @@ class NonlinearSize(StyleDeviation):
         out.keys = [self.name]
         return out
 
+    @classmethod
+    def from_preset(cls, settings: Mapping[str, Any]) -> list[Constraint]:
+        bound = settings.get("nonlinear_size")
+        return [] if bound is None else [cls(bound, factor=settings.get("nonlinear_size_factor") or "nonlinear_size")]
+
 
 class SizeMoment(Constraint):
     """``|M_k(w) - M_k(b)| <= bound`` with ``M_k(v) = sum_i v_i (x_i - x_b)^k``, ``x_b = sum_i b_i x_i``.
@@ -171,8 +321,11 @@ class SizeMoment(Constraint):
     x is the size exposure (std units).  Report p.13-14 (figures 33 and 35) sweeps the
     "moment deviation constraint" as [-0.1, 0.1] .. [-0.4, 0.4] in the same way as the style and
     nonlinear-size deviations, with no mention of a ratio, so we read the bound as absolute, in
-    units of exposure**k.  Linear in w because x_b is fixed by the benchmark.
+    units of exposure**k.  Linear in w because x_b is fixed by the benchmark.  Preset keys
+    ``size_moment2``, ``size_moment3`` (bounds) and ``size_factor`` (default ``size``).
     """
+
+    preset_keys = ("size_moment2", "size_moment3", "size_factor")
 
     def __init__(self, k: int = 2, bound: float = 0.3, factor: str = "size", name: str | None = None,
                  penalty: float = DEFAULT_PENALTY):
@@ -191,9 +344,20 @@ class SizeMoment(Constraint):
         g = sp.csr_matrix(self.moment_weights(inp)[None, :])
         return _deviation_rows(g, inp.benchmark, np.array([self.bound]), [self.name])
 
+    def exposures_needed(self) -> list[str]:
+        return [self.factor]
+
+    @classmethod
+    def from_preset(cls, settings: Mapping[str, Any]) -> list[Constraint]:
+        factor = settings.get("size_factor") or "size"
+        return [cls(k, settings[f"size_moment{k}"], factor=factor) for k in (2, 3)
+                if settings.get(f"size_moment{k}") is not None]
+
 
 class ConstituentFloor(Constraint):
     """``sum_{i in benchmark} w_i >= floor`` (figure 10: 80%; the report sweeps 100%, 80%, 0%)."""
+
+    preset_keys = ("constituent_floor",)
 
     def __init__(self, floor: float = 0.8, name: str | None = None, penalty: float = DEFAULT_PENALTY):
         super().__init__(name, penalty)
@@ -211,18 +375,37 @@ class Turnover(Constraint):
     """
 
     kind = "turnover"
+    preset_keys = ("turnover",)
 
     def __init__(self, limit: float = 0.2, name: str | None = None, penalty: float = 1.0):
         super().__init__(name, penalty)
         self.limit = _check_bound(self.name, limit, 0.0, 1.0)
 
+    def trade_rows(self, inp: OptimInput) -> TradeRows | None:
+        if not inp.has_w0:
+            return None
+        return TradeRows(sp.csr_matrix(np.full((1, inp.n), 0.5)), np.array([self.limit]), [self.name])
+
+    def skipped(self, inp: OptimInput) -> str | None:
+        return None if inp.has_w0 else "no current portfolio: turnover constraint skipped"
+
+    def cvxpy_data(self, inp: OptimInput) -> dict[str, Any]:
+        return {"w0": inp.w0, "limit": np.array(2 * self.limit)} if inp.has_w0 else {}
+
+    def cvxpy_form(self, w: Any, p: Mapping[str, Any], data: Mapping[str, Any], parametric: bool) -> list:
+        import cvxpy as cp
+
+        return [cp.sum(cp.abs(w - p["w0"])) <= p["limit"]] if "w0" in data else []
+
 
 class Tradability(Constraint):
     """Figure 10 special handling, hard: suspended ``w_i = w0_i``; one-word limit-up ``w_i <= w0_i``
-    (not bought); one-word limit-down ``w_i >= w0_i`` (not sold).  Each rule can be switched off."""
+    (not bought); one-word limit-down ``w_i >= w0_i`` (not sold).  Each rule can be switched off.
+    Preset key ``tradability`` (true / false)."""
 
     kind = "box"
     soft = False
+    preset_keys = ("tradability",)
 
     def __init__(self, suspended: bool = True, limit_up: bool = True, limit_down: bool = True,
                  name: str | None = None):
@@ -240,12 +423,59 @@ class Tradability(Constraint):
         no_buy, no_sell = self.frozen(inp)
         return np.where(no_sell, inp.w0, -np.inf), np.where(no_buy, inp.w0, np.inf)
 
+    @classmethod
+    def from_preset(cls, settings: Mapping[str, Any]) -> list[Constraint]:
+        return [cls()] if settings.get("tradability") else []
 
-def figure10_constraints(floor: float = 0.8, size_bound: float = 0.3, turnover: float = 0.2) -> list:
-    """The report's baseline set (figure 10): budget, long-only, 1% stock, 2% industry, size 0.3 std,
-    20% one-sided turnover, 80% constituent floor, tradability."""
-    return [FullyInvested(), LongOnly(), StockDeviation(0.01), IndustryDeviation(0.02),
-            StyleDeviation({"size": size_bound}), Turnover(turnover), ConstituentFloor(floor), Tradability()]
+
+#: The classes a preset's bound keys build, in the order of the constraint list.
+PRESET_CLASSES: tuple[type[Constraint], ...] = (
+    FullyInvested, LongOnly, StockDeviation, IndustryDeviation, StyleDeviation, Turnover, ConstituentFloor,
+    NonlinearSize, SizeMoment, Tradability,
+)
+#: Keys of a preset that build constraints: every class's ``preset_keys``, the penalties and the extras.
+CONSTRAINT_KEYS: tuple[str, ...] = (*dict.fromkeys(k for c in PRESET_CLASSES for k in c.preset_keys),
+                                    "penalties", "constraints")
+
+
+@functools.lru_cache(maxsize=1)
+def _packaged_figure10() -> dict[str, Any]:
+    from ..config import load_config, package_dir
+
+    return load_config("optimizer", package_dir() / "optimizer" / f"{FIGURE10_PRESET}.yaml")
+
+
+def figure10_settings() -> dict[str, Any]:
+    """The report's baseline bounds (figure 10): the constraint keys of the packaged ``figure10.yaml``."""
+    return {k: copy.deepcopy(v) for k, v in _packaged_figure10().items() if k in CONSTRAINT_KEYS}
+
+
+def constraints_from_settings(settings: Mapping[str, Any]) -> list[Constraint]:
+    """The constraint list of a preset's keys (:data:`CONSTRAINT_KEYS`; ``None`` switches one off).
+
+    Budget and long-only are always on.  ``penalties``: {constraint name: elastic penalty};
+    ``constraints``: extra ``{class, module_path, kwargs}`` specs appended after the built-in ones.
+    """
+    unknown = sorted(set(settings) - set(CONSTRAINT_KEYS))
+    if unknown:
+        raise ValueError(f"unknown constraint keys {unknown} (allowed: {', '.join(CONSTRAINT_KEYS)})")
+    cons = [c for cls in PRESET_CLASSES for c in cls.from_preset(settings)]
+    cons += [make_constraint(spec) for spec in settings.get("constraints") or []]
+    pen = dict(settings.get("penalties") or {})
+    for c in cons:
+        if c.name in pen:
+            c.penalty = _penalty(c.name, pen.pop(c.name))
+    if pen:
+        raise ValueError(f"penalties given for constraints not in the set: {sorted(pen)} "
+                         f"(have {[c.name for c in cons if c.soft]})")
+    return cons
+
+
+def figure10_constraints(**overrides: Any) -> list[Constraint]:
+    """The report's baseline set (figure 10, from ``figure10.yaml``): budget, long-only, 1% stock,
+    2% industry, size 0.3 std, 20% one-sided turnover, 80% constituent floor, tradability;
+    ``overrides``: preset keys on top (e.g. ``constituent_floor=1.0``)."""
+    return constraints_from_settings({**figure10_settings(), **overrides})
 
 
 def make_constraint(spec: Constraint | Mapping[str, Any]) -> Constraint:

@@ -1,13 +1,15 @@
 """Assemble the index-enhancement problem as one sparse LP (QP with a risk term), solver-neutral.
 
-Variables: trades ``u, v >= 0`` around a reference ``r`` (``r = w0`` when turnover is constrained),
-``w = r + u - v``.  Then
+Variables: trades ``u, v >= 0`` around a reference ``r`` (``r = w0`` when a constraint has rows on
+``|w - w0|``, e.g. turnover), ``w = r + u - v``.  The program reads only the constraints' own pieces
+(``box``, ``rows``, ``trade_rows``, ``penalty_for``; see ``constraints.py``).  Then
 
 * every per-stock box (long-only, tradability, the 1% band) becomes a *bound* on u and v
   (``u in [max(0, lo - r), max(0, hi - r)]``, ``v in [max(0, r - hi), max(0, r - lo)]``),
   exact both ways: any w in the box has such a split, and any such split lands in the box;
-* one-sided turnover ``1/2 sum |w - w0|`` is the single row ``1/2 sum (u + v) <= limit`` (an upper
-  bound on the true turnover, met with equality by the split ``u = (w - w0)+``);
+* trade rows ``H |w - w0| <= hi`` become ``H (u + v) <= hi``; one-sided turnover is the single row
+  ``1/2 sum (u + v) <= limit`` (an upper bound on the true turnover, met with equality by the split
+  ``u = (w - w0)+``);
 * a stock that cannot buy (suspended, limit-up) has ``u`` fixed at 0; fixed columns are eliminated
   and moved into the row bounds, so an IPM never sees a zero-width box.
 
@@ -29,7 +31,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .constraints import Constraint
+from .constraints import Constraint, TradeRows
 from .inputs import OptimInput
 
 FIXED_TOL = 1e-12
@@ -80,12 +82,34 @@ class Program:
         return float(max(worst))
 
 
-def turnover_constraint(inp: OptimInput, constraints: list) -> Constraint | None:
-    """The active Turnover constraint, or None (absent, or no current portfolio)."""
-    found = [c for c in constraints if c.kind == "turnover"]
-    if len(found) > 1:
-        raise ValueError(f"more than one turnover constraint: {[c.name for c in found]}")
-    return found[0] if found and inp.has_w0 else None
+def trade_constraints(inp: OptimInput, constraints: list) -> list[tuple[Constraint, TradeRows]]:
+    """The constraints with rows on ``|w - w0|`` for this input (e.g. an active turnover cap)."""
+    found = [(c, c.trade_rows(inp)) for c in constraints]
+    return [(c, t) for c, t in found if t is not None]
+
+
+def _boxes(inp: OptimInput, constraints: list) -> tuple[np.ndarray, ...]:
+    """``effective_box`` plus the soft box constraints (whose band the elastic mode may widen)."""
+    L, U = np.full(inp.n, -np.inf), np.full(inp.n, np.inf)
+    bl, bh = L.copy(), U.copy()
+    soft = []
+    for c in constraints:
+        box = c.box(inp)
+        if box is None:
+            continue
+        lo, hi = box
+        if c.soft:
+            bl, bh = np.maximum(bl, lo), np.minimum(bh, hi)
+            soft.append(c)
+        else:
+            L, U = np.maximum(L, lo), np.minimum(U, hi)
+    bad = L > U + FIXED_TOL
+    if bad.any():
+        raise HardInfeasible(f"hard bounds cross for {list(inp.index[bad][:5])}")
+    U = np.maximum(U, L)
+    override = (bl > U + FIXED_TOL) | (bh < L - FIXED_TOL)
+    cl, ch = np.clip(bl, L, U), np.clip(bh, L, U)
+    return L, U, cl, ch, override, soft
 
 
 def effective_box(inp: OptimInput, constraints: list) -> tuple[np.ndarray, ...]:
@@ -95,45 +119,42 @@ def effective_box(inp: OptimInput, constraints: list) -> tuple[np.ndarray, ...]:
     weight (a suspended stock held above ``b + 1%`` keeps its weight) instead of relaxing the band
     of every stock; ``override`` marks the stocks where that happened.
     """
-    L, U = np.full(inp.n, -np.inf), np.full(inp.n, np.inf)
-    bl, bh = L.copy(), U.copy()
-    for c in constraints:
-        if c.kind != "box":
-            continue
-        lo, hi = c.box(inp)
-        if c.soft:
-            bl, bh = np.maximum(bl, lo), np.minimum(bh, hi)
-        else:
-            L, U = np.maximum(L, lo), np.minimum(U, hi)
-    bad = L > U + FIXED_TOL
-    if bad.any():
-        raise HardInfeasible(f"hard bounds cross for {list(inp.index[bad][:5])}")
-    U = np.maximum(U, L)
-    override = (bl > U + FIXED_TOL) | (bh < L - FIXED_TOL)
-    cl, ch = np.clip(bl, L, U), np.clip(bh, L, U)
-    return L, U, cl, ch, override
+    return _boxes(inp, constraints)[:5]
 
 
 def build_program(inp: OptimInput, constraints: list, mode: str = "plain", risk_aversion: float = 0.0,
                   slack_caps: dict | None = None) -> Program:
-    """The LP/QP of ``constraints`` on ``inp``; ``mode`` in {'plain', 'feasibility', 'capped'}."""
+    """The LP/QP of ``constraints`` on ``inp``; ``mode`` in {'plain', 'feasibility', 'capped'}.
+
+    Every constraint contributes through its own pieces (``box``, ``rows``, ``trade_rows``) and
+    prices its slack keys (``penalty_for``); nothing here depends on a constraint's class.
+    """
     if mode not in ("plain", "feasibility", "capped"):
         raise ValueError(f"unknown program mode {mode!r}")
     elastic = mode != "plain"
-    L, U, bl, bh, override = effective_box(inp, constraints)
-    soft_box = [c for c in constraints if c.kind == "box" and c.soft]
-    tc = turnover_constraint(inp, constraints)
+    L, U, bl, bh, override, soft_box = _boxes(inp, constraints)
+    trades = trade_constraints(inp, constraints)
     w_const, W, col_lo, col_hi, fixed_trade, col_stock, col_side = _trade_columns(
-        inp, *((L, U) if elastic else (bl, bh)), tc)
+        inp, *((L, U) if elastic else (bl, bh)), bool(trades))
     n, n_x = inp.n, W.shape[1]
-    lin = {c.name: c.rows(inp) for c in constraints if c.kind == "linear"}
-    soft = {c.name: c.soft for c in constraints}
-    mats = [rows.G for rows in lin.values()]
-    row_lo, row_hi = [rows.lo for rows in lin.values()], [rows.hi for rows in lin.values()]
-    keys = [k for rows in lin.values() for k in rows.keys]
-    is_soft = [np.full(len(rows.lo), soft[name]) for name, rows in lin.items()]
+    lin = {}
+    price: dict[str, float] = {}
+    mats, row_lo, row_hi, keys, is_soft = [], [], [], [], []
+    for c in constraints:
+        rows = c.rows(inp)
+        if rows is None:
+            continue
+        lin[c.name] = rows
+        mats.append(rows.G)
+        row_lo.append(rows.lo)
+        row_hi.append(rows.hi)
+        keys += rows.keys
+        is_soft.append(np.full(len(rows.lo), c.soft))
+        if c.soft:
+            price.update({k: c.penalty_for(k) for k in rows.keys})
     if elastic and soft_box:  # the stock band as rows, so that it can be widened
         key = "+".join(c.name for c in soft_box)
+        price[key] = max(c.penalty_for(key) for c in soft_box)
         for idx, lo_b, hi_b in ((np.flatnonzero(bl > L + FIXED_TOL), bl, None),
                                 (np.flatnonzero(bh < U - FIXED_TOL), None, bh)):
             mats.append(sp.csr_matrix((np.ones(len(idx)), (np.arange(len(idx)), idx)), shape=(len(idx), n)))
@@ -146,11 +167,16 @@ def build_program(inp: OptimInput, constraints: list, mode: str = "plain", risk_
     A = G @ W
     row_lo, row_hi = np.concatenate(row_lo or [[]]) - shift, np.concatenate(row_hi or [[]]) - shift
     is_soft = np.concatenate(is_soft or [np.zeros(0, dtype=bool)])
-    if tc is not None:  # 1/2 sum(u + v) <= limit, less the trades fixed columns already make
-        A = sp.vstack([A, sp.csr_matrix(np.full((1, n_x), 0.5))], format="csr")
-        row_lo, row_hi = np.r_[row_lo, -np.inf], np.r_[row_hi, tc.limit - fixed_trade]
-        keys.append(tc.name)
-        is_soft = np.r_[is_soft, True]
+    if trades:  # H |w - w0| <= hi as H (u + v) <= hi, less the trades fixed columns already make
+        absW = abs(W)
+        for c, t in trades:
+            A = sp.vstack([A, sp.csr_matrix(t.H @ absW)], format="csr")
+            row_lo = np.r_[row_lo, np.full(len(t.hi), -np.inf)]
+            row_hi = np.r_[row_hi, t.hi - np.asarray(t.H @ fixed_trade).ravel()]
+            keys += t.keys
+            is_soft = np.r_[is_soft, np.full(len(t.hi), c.soft)]
+            if c.soft:
+                price.update({k: c.penalty_for(k) for k in t.keys})
     slack_keys, slack_cols = [], np.zeros(0, dtype=np.int64)
     if elastic:
         A, row_lo, row_hi, slack_keys = _with_slacks(A, row_lo, row_hi, np.asarray(keys, dtype=object), is_soft)
@@ -162,7 +188,6 @@ def build_program(inp: OptimInput, constraints: list, mode: str = "plain", risk_
     c_vec = np.zeros(n_x + n_s)
     P = None
     if mode == "feasibility":
-        price = _penalties(constraints, soft_box)
         c_vec[n_x:] = [price[k] for k in slack_keys]
     else:
         c_vec -= W.T @ inp.alpha
@@ -175,18 +200,19 @@ def build_program(inp: OptimInput, constraints: list, mode: str = "plain", risk_
     extra = len(c_vec) - n_x
     return Program(c=c_vec, A=A, row_lo=row_lo, row_hi=row_hi, col_lo=col_lo, col_hi=col_hi,
                    w_const=w_const, W=W, P=P, slack_keys=slack_keys, slack_cols=slack_cols,
-                   turnover_active=tc is not None, band_overrides=int(override.sum()), rows=lin,
+                   turnover_active=bool(trades), band_overrides=int(override.sum()), rows=lin,
                    index=inp.index, col_stock=np.r_[col_stock, np.full(extra, -1)],
                    col_side=np.r_[col_side, np.full(extra, -1)], row_keys=row_keys)
 
 
-def _trade_columns(inp: OptimInput, lo: np.ndarray, hi: np.ndarray, tc: Constraint | None):
+def _trade_columns(inp: OptimInput, lo: np.ndarray, hi: np.ndarray, anchored: bool):
     """Columns ``u, v`` of ``w = r + u - v`` for the box ``[lo, hi]``; fixed ones folded into ``w_const``.
 
-    Returns (w_const, W with w = w_const + W x, col_lo, col_hi, one-sided trade of fixed columns,
-    stock position and side (0 = u, 1 = v) of each column).
+    ``anchored``: trades are measured from ``r = w0`` (a constraint has trade rows), else from the
+    box point nearest 0.  Returns (w_const, W with w = w_const + W x, col_lo, col_hi, the absolute
+    trade ``u + v`` of the fixed columns per stock, stock position and side (0 = u, 1 = v) of each column).
     """
-    r = inp.w0 if tc is not None else np.clip(0.0, lo, hi)
+    r = inp.w0 if anchored else np.clip(0.0, lo, hi)
     ulo, uhi = np.maximum(0.0, lo - r), np.maximum(0.0, hi - r)
     vlo, vhi = np.maximum(0.0, r - hi), np.maximum(0.0, r - lo)
     fu, fv = uhi - ulo > FIXED_TOL, vhi - vlo > FIXED_TOL
@@ -196,21 +222,7 @@ def _trade_columns(inp: OptimInput, lo: np.ndarray, hi: np.ndarray, tc: Constrai
     W = sp.csr_matrix((np.r_[np.ones(nu), -np.ones(nv)], (np.r_[iu, iv], np.arange(nu + nv))),
                       shape=(inp.n, nu + nv))
     return (r + u_fix - v_fix, W, np.r_[ulo[iu], vlo[iv]], np.r_[uhi[iu], vhi[iv]],
-            0.5 * (u_fix.sum() + v_fix.sum()), np.r_[iu, iv], np.r_[np.zeros(nu, np.int64), np.ones(nv, np.int64)])
-
-
-def _penalties(constraints: list, soft_box: list) -> dict:
-    """Price per unit of slack for every key a soft constraint may produce."""
-    price = {}
-    for c in constraints:
-        if not c.soft:
-            continue
-        price[c.name] = c.penalty
-        for s in getattr(c, "bounds", {}) if c.kind == "linear" else ():
-            price[f"{c.name}[{s}]"] = c.penalty
-    if soft_box:
-        price["+".join(c.name for c in soft_box)] = max(c.penalty for c in soft_box)
-    return price
+            u_fix + v_fix, np.r_[iu, iv], np.r_[np.zeros(nu, np.int64), np.ones(nv, np.int64)])
 
 
 def _with_slacks(A: sp.csr_matrix, lo: np.ndarray, hi: np.ndarray, keys: np.ndarray, soft: np.ndarray):

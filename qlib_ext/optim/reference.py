@@ -1,8 +1,9 @@
 """The same problem stated plainly in cvxpy, as a cross-check and as bench/optimizer.py's peers.
 
-``w`` is the variable, turnover is ``sum |w - w0|`` through ``cp.abs``, boxes are ``w >= lo``
-constraints: the way a user would write it, sharing only the constraint objects' own statements
-(``rows`` / ``box``) and the tradability override rule with ``program.py``.
+``w`` is the variable, boxes are ``w >= lo`` constraints and every other constraint writes its own
+naive form (``cvxpy_data`` / ``cvxpy_form``: rows as ``G @ w``, turnover ``sum |w - w0|`` through
+``cp.abs``): the way a user would write it, sharing only the constraint objects' own statements and
+the tradability override rule (``effective_box``) with ``program.py``.
 
 * ``parametric=False``: data baked in as constants; a new problem (and canonicalisation) per date.
 * ``parametric=True``: data as ``cp.Parameter``s (DPP), compiled once per shape and re-solved;
@@ -12,9 +13,10 @@ constraints: the way a user would write it, sharing only the constraint objects'
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from .inputs import OptimInput
-from .program import effective_box, turnover_constraint
+from .program import effective_box
 
 BIG = 1e4
 
@@ -32,50 +34,29 @@ class CvxpyLP:
         self.last_status = ""
 
     def _data(self, inp: OptimInput) -> dict:
-        """Every number the problem needs, by name (arrays; ``inf`` clipped when parametric)."""
+        """Every number the problem needs: ``{"": {alpha, lo, hi}, i: constraint i's cvxpy_data}``
+        (sparse matrices made dense and ``inf`` clipped when parametric)."""
         _, _, lo, hi, _ = effective_box(inp, self.constraints)
-        d = {"alpha": inp.alpha, "lo": lo, "hi": hi}
-        tc = turnover_constraint(inp, self.constraints)
-        if tc is not None:
-            d["w0"], d["limit"] = inp.w0, np.array(2 * tc.limit)
-        for i, c in enumerate(self.constraints):
-            if c.kind == "linear":
-                rows = c.rows(inp)
-                G = rows.G.toarray() if self.parametric else rows.G
-                d[f"G{i}"], d[f"lo{i}"], d[f"hi{i}"] = G, rows.lo, rows.hi
+        d = {"": {"alpha": inp.alpha, "lo": lo, "hi": hi}}
+        d.update({i: c.cvxpy_data(inp) for i, c in enumerate(self.constraints)})
         if self.parametric:
-            d = {k: np.clip(v, -BIG, BIG) for k, v in d.items()}
+            d = {i: {k: np.clip(v.toarray() if sp.issparse(v) else v, -BIG, BIG) for k, v in di.items()}
+                 for i, di in d.items()}
         return d
 
-    def _build(self, data: dict, eq: dict):
+    def _build(self, data: dict):
         import cvxpy as cp
 
         if self.parametric:
-            p = {k: cp.Parameter(np.shape(v), name=k) for k, v in data.items()}
+            p = {i: {k: cp.Parameter(np.shape(v), name=f"{k}{i}") for k, v in di.items()} for i, di in data.items()}
         else:
             p = data
-        n = len(data["alpha"])
+        n = len(data[""]["alpha"])
         w = cp.Variable(n)
-        cons = [w >= p["lo"], w <= p["hi"]]
-        if "w0" in p:
-            cons.append(cp.sum(cp.abs(w - p["w0"])) <= p["limit"])
+        cons = [w >= p[""]["lo"], w <= p[""]["hi"]]
         for i, c in enumerate(self.constraints):
-            if c.kind != "linear":
-                continue
-            Gw = p[f"G{i}"] @ w
-            if eq[i]:
-                cons.append(Gw == p[f"lo{i}"])
-                continue
-            lo_fin, hi_fin = np.isfinite(data[f"lo{i}"]), np.isfinite(data[f"hi{i}"])
-            if lo_fin.all() or self.parametric:
-                cons.append(Gw >= p[f"lo{i}"])
-            elif lo_fin.any():
-                cons.append(Gw[np.flatnonzero(lo_fin)] >= data[f"lo{i}"][lo_fin])
-            if hi_fin.all() or self.parametric:
-                cons.append(Gw <= p[f"hi{i}"])
-            elif hi_fin.any():
-                cons.append(Gw[np.flatnonzero(hi_fin)] <= data[f"hi{i}"][hi_fin])
-        objective = p["alpha"] @ w
+            cons += c.cvxpy_form(w, p[i], data[i], self.parametric)
+        objective = p[""]["alpha"] @ w
         if self.risk_aversion:
             objective = objective - self.risk_aversion * self._risk(w)
         prob = cp.Problem(cp.Maximize(objective), cons)
@@ -93,15 +74,15 @@ class CvxpyLP:
         """Optimal weights (NaN where the solver gave no answer; see ``last_status``)."""
         self._inp = inp
         data = self._data(inp)
-        eq = {i: bool(np.all(data[f"lo{i}"] == data[f"hi{i}"])) for i, c in enumerate(self.constraints)
-              if c.kind == "linear"}
-        key = tuple(sorted((k, np.shape(v)) for k, v in data.items())) + tuple(sorted(eq.items()))
+        key = tuple((i, tuple(sorted((k, np.shape(v)) for k, v in di.items()))) for i, di in data.items())
+        key += tuple(c.cvxpy_signature(data[i]) for i, c in enumerate(self.constraints))
         if not self.parametric or key not in self._compiled:
-            self._compiled[key] = self._build(data, eq)
+            self._compiled[key] = self._build(data)
         prob, w, params = self._compiled[key]
         if params is not None:
-            for k, v in data.items():
-                params[k].value = v
+            for i, di in data.items():
+                for k, v in di.items():
+                    params[i][k].value = v
         prob.solve(solver=self.solver, **self.solver_kwargs)
         self.last_status = prob.status
         return np.full(inp.n, np.nan) if w.value is None else np.asarray(w.value)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .inputs import OptimInput
-from .program import effective_box, turnover_constraint
+from .program import effective_box
 
 BIND_TOL = 1e-7
 
@@ -55,30 +55,19 @@ class OptimResult:
 
 def evaluate(inp: OptimInput, constraints: list, w: np.ndarray, tol: float = BIND_TOL,
              rows: dict | None = None) -> tuple[dict, dict]:
-    """(binding, violations) of every constraint at ``w``, from the constraints' own statements
+    """(binding, violations) of every constraint at ``w``, from each constraint's own ``check``
     (``rows``: {name: LinearRows} already built for this input, to skip rebuilding them)."""
     binding: dict[str, int] = {}
     viol: dict[str, float] = {}
-
-    def record(name: str, value: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
-        gap = np.maximum(np.maximum(lo - value, value - hi), 0.0)
-        viol[name] = max(viol.get(name, 0.0), float(gap.max(initial=0.0)))
-        at = (np.abs(value - lo) <= tol) | (np.abs(value - hi) <= tol)
-        if at.any():
-            binding[name] = binding.get(name, 0) + int(at.sum())
-
-    L, U, bl, bh, _ = effective_box(inp, constraints)
-    tc = turnover_constraint(inp, constraints)
+    band = effective_box(inp, constraints)[2:4]
     for c in constraints:
-        if c.kind == "linear":
-            r = rows[c.name] if rows and c.name in rows else c.rows(inp)
-            record(c.name, np.asarray(r.G @ w).ravel(), r.lo, r.hi)
-        elif c.kind == "box":
-            lo, hi = (bl, bh) if c.soft else c.box(inp)
+        for value, lo, hi in c.check(inp, w, band, (rows or {}).get(c.name)):
             lo, hi = np.where(np.isfinite(lo), lo, -np.inf), np.where(np.isfinite(hi), hi, np.inf)
-            record(c.name, w, lo, hi)
-        elif c is tc:
-            record(c.name, np.array([0.5 * np.abs(w - inp.w0).sum()]), np.array([-np.inf]), np.array([c.limit]))
+            gap = np.maximum(np.maximum(lo - value, value - hi), 0.0)
+            viol[c.name] = max(viol.get(c.name, 0.0), float(gap.max(initial=0.0)))
+            at = (np.abs(value - lo) <= tol) | (np.abs(value - hi) <= tol)
+            if at.any():
+                binding[c.name] = binding.get(c.name, 0) + int(at.sum())
     return binding, viol
 
 

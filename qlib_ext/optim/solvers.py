@@ -198,6 +198,9 @@ def solve_highs(prog: Program, basis: WarmBasis | None = None, **options) -> Out
     row_lo, row_hi = (np.where(np.isfinite(v), SCALE * v, s * inf) for v, s in ((prog.row_lo, -1), (prog.row_hi, 1)))
     lp_only = P is None
     warm = lp_only and basis is not None and prog.col_stock is not None and len(prog.row_keys) == m
+    # our warm-start mapping runs outside the solver's try: a failure there is a bug and raises,
+    # it must not pass for a solver failure (and a silent move to the next solver)
+    hb = _highs_basis(basis.statuses_for(prog)) if warm else None
     try:
         # the array overload of passModel: no element-wise conversion of Python sequences
         h.passModel(n, m, A.nnz, int(highspy.MatrixFormat.kColwise), int(highspy.ObjSense.kMinimize), 0.0,
@@ -209,12 +212,7 @@ def solve_highs(prog: Program, basis: WarmBasis | None = None, **options) -> Out
             hess.dim_, hess.format_ = prog.n_cols, highspy.HessianFormat.kTriangular
             hess.start_, hess.index_, hess.value_ = Q.indptr, Q.indices, Q.data
             h.passHessian(hess)
-        if warm:
-            cols, rows = basis.statuses_for(prog)
-            status = [highspy.HighsBasisStatus(i) for i in range(5)]
-            hb = highspy.HighsBasis()
-            hb.col_status, hb.row_status = [status[i] for i in cols], [status[i] for i in rows]
-            hb.alien = True  # HiGHS completes / repairs a basis with the wrong number of basic variables
+        if hb is not None:
             warm = h.setBasis(hb) == highspy.HighsStatus.kOk
         h.run()
     except Exception as exc:  # noqa: BLE001
@@ -233,6 +231,19 @@ def solve_highs(prog: Program, basis: WarmBasis | None = None, **options) -> Out
                                   list(prog.row_keys), _vertex_status(np.asarray(sol.row_value), row_lo, row_hi))
     out.seconds = time.perf_counter() - t0
     return out
+
+
+def _highs_basis(statuses: tuple[np.ndarray, np.ndarray]):
+    """An *alien* ``highspy.HighsBasis`` from (column, row) status codes: HiGHS completes / repairs a
+    basis with the wrong number of basic variables."""
+    import highspy
+
+    cols, rows = statuses
+    status = [highspy.HighsBasisStatus(i) for i in range(5)]
+    hb = highspy.HighsBasis()
+    hb.col_status, hb.row_status = [status[i] for i in cols], [status[i] for i in rows]
+    hb.alien = True
+    return hb
 
 
 SOLVERS: dict[str, Callable[..., Outcome]] = {"clarabel": solve_clarabel, "highs": solve_highs}

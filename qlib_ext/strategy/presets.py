@@ -8,6 +8,13 @@ keywords, optionally ``base: <other preset>`` first (applied before the file's o
     base: figure10
     size_moment2: 0.3
 
+Extra constraints (any :class:`~qlib_ext.optim.Constraint` subclass, e.g. one of your own module)
+are added with Qlib's ``{class, module_path, kwargs}`` shape::
+
+    constraints:
+      - {class: MaxWeight, module_path: my_constraints, kwargs: {cap: 0.015}}
+
+The figure-10 bounds are written once, in the packaged ``figure10.yaml`` (:data:`FIGURE10` reads it).
 A preset is named by a path or by a bare name, found and merged by :mod:`qlib_ext.config` (family
 ``optimizer``: explicit path, ``./configs/optimizer/``, ``$QLIB_EXT_CONFIG_PATH``, the packaged copy).
 Unknown keys raise ``ValueError`` naming the file.
@@ -15,87 +22,34 @@ Unknown keys raise ``ValueError`` naming the file.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ..config import load_config
-from ..optim import (
-    ConstituentFloor,
-    Constraint,
-    FullyInvested,
-    IndexOptimizer,
-    IndustryDeviation,
-    LongOnly,
-    NonlinearSize,
-    SizeMoment,
-    StockDeviation,
-    StyleDeviation,
-    Tradability,
-    Turnover,
-)
+from ..optim import Constraint, IndexOptimizer
+from ..optim.constraints import CONSTRAINT_KEYS, constraints_from_settings, figure10_settings
 
 FAMILY = "optimizer"
 
-#: The report's baseline (figure 10): the defaults of :func:`build_constraints`.
-FIGURE10: dict[str, Any] = {
-    "stock_deviation": 0.01, "industry_deviation": 0.02, "style_deviation": {"size": 0.3},
-    "turnover": 0.2, "constituent_floor": 0.8, "nonlinear_size": None, "size_moment2": None,
-    "size_moment3": None, "tradability": True,
-}
-BOUND_KEYS = (*FIGURE10, "size_factor", "nonlinear_size_factor", "penalties")
+#: The report's baseline (figure 10): the constraint keys of the packaged ``figure10.yaml``, the one
+#: place the figure-10 bounds are written (read, not copied).
+FIGURE10: dict[str, Any] = figure10_settings()
+#: Keys that build constraints (declared by the constraint classes, plus ``penalties`` and ``constraints``).
+BOUND_KEYS = CONSTRAINT_KEYS
 SOLVER_KEYS = ("risk_aversion", "solvers", "solver_options", "elastic", "warm_start")
 
 
-def build_constraints(
-    stock_deviation: float | None = 0.01,
-    industry_deviation: float | None = 0.02,
-    style_deviation: Mapping[str, float] | None = None,
-    turnover: float | None = 0.2,
-    constituent_floor: float | None = 0.8,
-    nonlinear_size: float | None = None,
-    size_moment2: float | None = None,
-    size_moment3: float | None = None,
-    tradability: bool = True,
-    size_factor: str = "size",
-    nonlinear_size_factor: str = "nonlinear_size",
-    penalties: Mapping[str, float] | None = None,
-) -> list[Constraint]:
-    """The constraint list of figure 10 and its variants from plain bounds (``None`` = off).
+def build_constraints(**bounds: Any) -> list[Constraint]:
+    """The constraint list of figure 10 and its variants: ``bounds`` (preset keys) over :data:`FIGURE10`.
 
-    Budget (sum w = 1) and long-only are always on.  ``style_deviation`` maps style -> bound in std
-    units (default ``{"size": 0.3}``; ``{}`` = no style band).  ``size_moment2/3`` bound
-    ``|M_k(w) - M_k(b)|`` (report p.13-14).  ``penalties``: {constraint name: elastic penalty}, e.g.
-    ``{"Turnover": 1.0, "ConstituentFloor": 10.0}`` (names as in the diagnostics).
+    ``None`` switches a constraint off; budget (sum w = 1) and long-only are always on.
+    ``style_deviation`` maps style -> bound in std units (``{}`` or ``None`` = no style band).
+    ``size_moment2/3`` bound ``|M_k(w) - M_k(b)|`` (report p.13-14).  ``penalties``: {constraint
+    name: elastic penalty}, e.g. ``{"Turnover": 1.0, "ConstituentFloor": 10.0}`` (names as in the
+    diagnostics).  ``constraints``: extra ``{class, module_path, kwargs}`` specs (any
+    :class:`~qlib_ext.optim.Constraint` subclass), appended after the built-in ones.
     """
-    styles = {"size": 0.3} if style_deviation is None else dict(style_deviation)
-    pen = dict(penalties or {})
-
-    def kw(name: str) -> dict:
-        return {"penalty": float(pen.pop(name))} if name in pen else {}
-
-    cons: list[Constraint] = [FullyInvested(), LongOnly()]
-    if stock_deviation is not None:
-        cons.append(StockDeviation(stock_deviation, **kw("StockDeviation")))
-    if industry_deviation is not None:
-        cons.append(IndustryDeviation(industry_deviation, **kw("IndustryDeviation")))
-    if styles:
-        cons.append(StyleDeviation(styles, **kw("StyleDeviation")))
-    if turnover is not None:
-        cons.append(Turnover(turnover, **kw("Turnover")))
-    if constituent_floor is not None:
-        cons.append(ConstituentFloor(constituent_floor, **kw("ConstituentFloor")))
-    if nonlinear_size is not None:
-        cons.append(NonlinearSize(nonlinear_size, factor=nonlinear_size_factor, **kw("NonlinearSize")))
-    for k, bound in ((2, size_moment2), (3, size_moment3)):
-        if bound is not None:
-            cons.append(SizeMoment(k, bound, factor=size_factor, **kw(f"SizeMoment{k}")))
-    if tradability:
-        cons.append(Tradability())
-    if pen:
-        raise ValueError(f"penalties given for constraints not in the set: {sorted(pen)} "
-                         f"(have {[c.name for c in cons if c.soft]})")
-    return cons
+    return constraints_from_settings({**FIGURE10, **bounds})
 
 
 def load_preset(name: str | Path) -> dict[str, Any]:
@@ -114,4 +68,4 @@ def make_optimizer(preset: str | Path | None = "figure10", **overrides: Any) -> 
     solver = {k: v for k, v in settings.items() if k in SOLVER_KEYS}
     if solver.get("solvers") is not None:
         solver["solvers"] = tuple(solver["solvers"])
-    return IndexOptimizer(build_constraints(**bounds), **solver)
+    return IndexOptimizer(constraints_from_settings(bounds), **solver)
