@@ -2,8 +2,10 @@
 
 Why: a dataset that loads is not necessarily right.  A truncated bin, a weight column that does not sum
 to one or a high below the low silently poisons every backtest run on it.  :func:`check_dataset` reads
-the files directly (no Qlib init), vectorised per instrument, and returns a :class:`CheckReport` whose
-findings name the check, instrument, field, first offending date and number of offending rows.
+the files directly (no Qlib init), vectorised per instrument, and returns a :class:`CheckReport` (the
+one :class:`~qlib_ext.data.report.DataReport` of imports and checks) whose findings name the check,
+instrument, field, first offending date and number of offending rows, and whose guidance says what each
+use of the dataset still needs and the command that adds it (:mod:`qlib_ext.data.requirements`).
 """
 
 from __future__ import annotations
@@ -11,8 +13,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from dataclasses import field as dc_field
 from pathlib import Path
 
 import numpy as np
@@ -20,82 +20,33 @@ import pandas as pd
 
 from ..schema import BENCHMARKS, INDEX_FIELDS, INDEX_INSTRUMENTS, MARKETS, STOCK_FIELDS, WEIGHT_FIELDS
 from .calendar import MINUTES_PER_DAY, minute_offsets
+from .codes import is_index
+from .report import DataReport, Finding, check_report  # noqa: F401  (Finding: re-exported)
+from .requirements import (  # noqa: F401  (re-exported: the public names of data.check)
+    CASE_FIX,
+    CORE_FIELDS,
+    IMPORT_HINT,
+    REQUIREMENTS,
+    USES,
+    MissingField,
+    case_problem,
+    feature_dirs,
+    guidance,
+    missing_fields,
+)
 
-#: The minimum any stock dataset needs (pass as ``required_fields`` for imported data lacking extras).
-CORE_FIELDS = ("open", "high", "low", "close", "volume", "factor")
 INDEX_CODES = tuple(INDEX_INSTRUMENTS.values())
 BENCHES = tuple(BENCHMARKS)
+#: Relative tolerance of the OHLC order checks (high >= max(open, close) >= ... >= low).  Prices stored as
+#: float32 after adjusting in another tool carry the adjustment's rounding: a raw price known to 0.00025 CNY
+#: (the fixture's source) is 2.5e-5 of a 10 CNY stock.  3e-5 accepts that and is still below one cent on
+#: any price under 300 CNY; a real inversion (a cent or more on a typical price) is an error.
+OHLC_TOL = 3e-5
 REL_TOL, VWAP_TOL, LIMIT_TOL = 1e-6, 5e-3, 5e-3
-#: What each use of a dataset needs (``check_dataset(require=...)``, ``qlib-ext data check --require``):
-#: ``qlib`` = a plain Qlib dataset (e.g. Qlib's ``cn_data``); ``strategy`` = the index-enhancement backtest
-#: (deal price, trading state, industry bands; a benchmark's weight field, at least one of
-#: :data:`~qlib_ext.schema.WEIGHT_FIELDS`); ``risk`` = ``qlib-ext risk build``; ``minute`` = the minute factors.
-REQUIREMENTS: dict[str, tuple[str, ...]] = {
-    "qlib": CORE_FIELDS,
-    "strategy": (*CORE_FIELDS, "vwap", "paused", "up_limit", "down_limit", "industry"),
-    "risk": ("change", "mcap", "turnover", "industry"),
-    "minute": CORE_FIELDS,
-}
-#: How missing day fields are added to an existing dataset.
-IMPORT_HINT = "qlib-ext data import --source <tushare-like files> --augment {root}"
-CASE_FIX = ("cd {features} && for d in *; do l=$(echo \"$d\" | tr A-Z a-z); [ \"$d\" = \"$l\" ] || mv \"$d\" \"$l\"; done "
-            "(and the same for upper-case *.bin file names)")
 
 
-@dataclass
-class Finding:
-    """One problem: ``level`` is "error" (dataset unusable as is) or "warning" (suspicious)."""
-
-    level: str
-    check: str
-    message: str
-    instrument: str | None = None
-    field: str | None = None
-    date: str | None = None
-    count: int | None = None
-
-
-@dataclass
-class CheckReport:
-    """All findings of one :func:`check_dataset` run; ``ok`` when none is an error."""
-
-    root: str
-    findings: list[Finding] = dc_field(default_factory=list)
-    stats: dict = dc_field(default_factory=dict)
-
-    def add(self, level: str, check: str, message: str, instrument: str | None = None,
-            field: str | None = None, date: str | None = None, count: int | None = None) -> None:
-        self.findings.append(Finding(level, check, message, instrument, field, date, count))
-
-    @property
-    def errors(self) -> list[Finding]:
-        return [f for f in self.findings if f.level == "error"]
-
-    @property
-    def warnings(self) -> list[Finding]:
-        return [f for f in self.findings if f.level == "warning"]
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    def render(self, max_lines: int = 200) -> str:
-        """Summary line (PASSED/FAILED with counts), what was checked, then one table row per finding."""
-        ne, nw = len(self.errors), len(self.warnings)
-        head = [f"{'PASSED' if self.ok else 'FAILED'}: {ne} error(s), {nw} warning(s) in {self.root}"]
-        head += [f"  {k}: {v}" for k, v in self.stats.items()]
-        if not self.findings:
-            return "\n".join(head)
-        rows = [(f.level.upper(), f.check, f.instrument or "-", f.field or "-", f.date or "-",
-                 "-" if f.count is None else str(f.count), f.message)
-                for f in sorted(self.findings, key=lambda f: f.level != "error")]
-        cols = ("LEVEL", "CHECK", "INSTRUMENT", "FIELD", "FIRST DATE", "ROWS", "MESSAGE")
-        width = [max(len(r[i]) for r in [cols, *rows]) for i in range(6)]
-        fmt = "  ".join(f"{{:<{w}}}" for w in width) + "  {}"
-        lines = [fmt.format(*cols)] + [fmt.format(*r) for r in rows[:max_lines]]
-        if len(rows) > max_lines:
-            lines.append(f"... and {len(rows) - max_lines} more finding(s)")
-        return "\n".join(head + [""] + lines)
+#: One report for imports and checks (:mod:`qlib_ext.data.report`); the old names stay.
+CheckReport = DataReport
 
 
 def _flag(rep: CheckReport, level: str, check: str, bad: np.ndarray, labels: Sequence[str],
@@ -292,12 +243,12 @@ def _check_values(rep: CheckReport, inst: str, x: dict[str, np.ndarray], labels:
             if fld in x:
                 fl("error", "ohlc", np.isinf(x[fld]) | (x[fld] <= 0), lambda i, a=x[fld]: f"price {a[i]:.6g} not positive/finite", fld)
         if h is not None and lo is not None:
-            fl("error", "ohlc", h < lo - REL_TOL * np.abs(lo), lambda i: f"high {h[i]:.6g} < low {lo[i]:.6g}", "high")
+            fl("error", "ohlc", h < lo - OHLC_TOL * np.abs(lo), lambda i: f"high {h[i]:.6g} < low {lo[i]:.6g}", "high")
             if o is not None and c is not None:
                 top, bot = np.fmax(o, c), np.fmin(o, c)
-                fl("error", "ohlc", h < top - REL_TOL * np.abs(top),
+                fl("error", "ohlc", h < top - OHLC_TOL * np.abs(top),
                    lambda i: f"high {h[i]:.6g} < max(open, close) {top[i]:.6g}", "high")
-                fl("error", "ohlc", lo > bot + REL_TOL * np.abs(bot),
+                fl("error", "ohlc", lo > bot + OHLC_TOL * np.abs(bot),
                    lambda i: f"low {lo[i]:.6g} > min(open, close) {bot[i]:.6g}", "low")
             if "vwap" in x:
                 vw = x["vwap"]
@@ -314,7 +265,7 @@ def _check_values(rep: CheckReport, inst: str, x: dict[str, np.ndarray], labels:
             fl("error", "limits", up < dn, lambda i: f"up_limit {up[i]:.6g} < down_limit {dn[i]:.6g}", "up_limit")
         if p is not None:
             if v is not None:
-                fl("error", "paused", (p == 1) & ~(v == 0), lambda i: f"suspended (paused=1) but volume is {v[i]:.6g}", "volume")
+                fl("error", "paused", (p == 1) & (v > 0), lambda i: f"suspended (paused=1) but volume is {v[i]:.6g}", "volume")
             if c is not None:
                 fl("warning", "paused", (p == 1) & np.isfinite(c), "suspended (paused=1) but close is not NaN", "close")
 
@@ -366,30 +317,6 @@ def _check_weights(dirs: dict[str, Path], rep: CheckReport, stocks: list[str], d
                 rep.add("warning", "weights", what, stocks[j[0]], fld, labels[t[0]], int(t.size))
 
 
-def feature_dirs(root: str | Path) -> dict[str, Path]:
-    """``features/`` sub-folders by lower-case name (Qlib reads ``features/<symbol lower>/``)."""
-    base = Path(root) / "features"
-    if not base.is_dir():
-        return {}
-    return {e.name.lower(): Path(e.path) for e in os.scandir(base) if e.is_dir()}
-
-
-def case_problem(root: str | Path, dirs: dict[str, Path] | None = None, sample: int = 50) -> str | None:
-    """One line naming upper-case feature folders or ``.bin`` names (which Qlib on Linux never finds), with the fix."""
-    dirs = feature_dirs(root) if dirs is None else dirs
-    upper = sorted((p for p in dirs.values() if p.name != p.name.lower()), key=lambda p: p.name)
-    files = [f for p in list(dirs.values())[:sample] for f in p.glob("*.bin") if f.name != f.name.lower()]
-    if not upper and not files:
-        return None
-    what = []
-    if upper:
-        what.append(f"{len(upper)} of {len(dirs)} features/ folders are upper case (e.g. features/{upper[0].name}/)")
-    if files:
-        what.append(f"bin names are upper case (e.g. {files[0].parent.name}/{files[0].name})")
-    return (f"{' and '.join(what)}: Qlib on Linux reads features/<symbol lower>/<field lower>.<freq>.bin and finds "
-            f"nothing; rename them to lower case: {CASE_FIX.format(features=Path(root) / 'features')}")
-
-
 def _present_fields(dirs: dict[str, Path], instruments: Sequence[str], sample: int) -> set[str]:
     have: set[str] = set()
     for inst in list(instruments)[:sample]:
@@ -436,27 +363,42 @@ def claimed_fields(root: str | Path) -> tuple[str, ...] | None:
 
 def _check_requirements(root: Path, rep: CheckReport, dirs: dict[str, Path], stocks: list[str],
                         cals: dict, require: Sequence[str], present: set[str]) -> None:
-    """The minute bars and a benchmark weight field where asked; what the uses not asked for still need (stats)."""
+    """Minute bars (every stock looked at) and a benchmark weight field where asked; then, for every use, the
+    fields it needs that the dataset lacks with the command that adds each (:func:`guidance`, in the stats)."""
     if "minute" in require:
+        has = sum(1 for s in stocks if (folder := dirs.get(s.lower())) is not None
+                  and os.path.exists(os.path.join(folder, "close.1min.bin")))
+        rep.stats["stocks with 1-minute bars"] = f"{has} of {len(stocks)}"
         if "1min" not in cals:
             rep.add("error", "require", "--require minute: calendars/1min.txt is missing (no 1-minute bars)")
-        elif not any((dirs.get(s.lower()) or root) .joinpath("close.1min.bin").exists() for s in stocks[:200]):
-            rep.add("error", "require", "--require minute: no stock has close.1min.bin (no 1-minute bars)", field="close")
+        elif not has:
+            rep.add("error", "require", f"--require minute: none of the {len(stocks)} stocks has close.1min.bin "
+                    "(no 1-minute bars)", field="close")
+        elif has < len(stocks) / 2:
+            rep.add("warning", "require", f"--require minute: only {has} of {len(stocks)} stocks have 1-minute bars; "
+                    "the minute factors are NaN for the others", field="close", count=len(stocks) - has)
     if "strategy" in require and not present & set(WEIGHT_FIELDS):
         rep.add("error", "require", f"--require strategy: no benchmark weight field ({', '.join(WEIGHT_FIELDS)}); add "
                 f"index weights with `{IMPORT_HINT.format(root=root)}`", field=WEIGHT_FIELDS[0])
     elif "strategy" in require:
         rep.stats["benchmarks with weights"] = ", ".join(b for b, i in BENCHMARKS.items() if i.weight_field in present)
-    for use, fields in REQUIREMENTS.items():
-        if use in require:
-            continue
-        lack = [f for f in fields if f not in present]
-        if use == "strategy" and not present & set(WEIGHT_FIELDS):
-            lack.append("a benchmark weight (w_csi300|w_csi500|w_csi1000)")
-        if use == "minute" and "1min" not in cals:
-            lack.append("1-minute bars")
-        if lack:
-            rep.stats[f"{use} still needs"] = f"{', '.join(lack)} (`{IMPORT_HINT.format(root=root)}`)"
+    add_guidance(root, rep, require)
+
+
+def add_guidance(root: Path, rep: CheckReport, require: Sequence[str] = ()) -> None:
+    """Stats ``<use> still needs`` for each use not asked for, and the per-use guidance lines (field, stocks
+    lacking it, the command that adds it) that :meth:`CheckReport.render` prints."""
+    try:
+        gone = {m.field: m for m in missing_fields(root)}
+    except FileNotFoundError:
+        return
+    for use, fields in USES.items():
+        lack = [gone[f] for f in fields if f in gone and f != "features/ names in lower case"]
+        if use not in require and lack:
+            rep.stats[f"{use} still needs"] = "; ".join(
+                f"{m.field}{' (a benchmark weight)' if '|' in m.field else ''} for {m.stocks_missing} of "
+                f"{m.stocks_total} stocks: `{m.fix}`" for m in lack)
+    rep.guidance = guidance(root)
 
 
 def check_dataset(root: str | Path, max_instruments: int | None = None, required_fields: Sequence[str] | None = None,
@@ -472,7 +414,7 @@ def check_dataset(root: str | Path, max_instruments: int | None = None, required
     feature folders are named once, with the fix.
     """
     root = Path(root).expanduser()
-    rep = CheckReport(str(root))
+    rep = check_report(str(root))
     if not root.is_dir():
         rep.add("error", "layout", f"{root} is not a directory")
         return rep
@@ -499,7 +441,8 @@ def check_dataset(root: str | Path, max_instruments: int | None = None, required
     else:
         required = claimed_fields(root) or STOCK_FIELDS
     rep.stats["required fields"] = ", ".join(required) + (f" (--require {','.join(require)})" if require else "")
-    stocks = sorted(base["instrument"].unique())
+    listed = sorted(base["instrument"].unique())
+    stocks = [s for s in listed if not is_index(s)]          # SH000300, SH000001, ... are checked as indexes
     checked = stocks[:max_instruments] if max_instruments is not None else stocks
     first = base.groupby("instrument")["start"].min().reindex(checked)
     last = base.groupby("instrument")["end"].max().reindex(checked)
@@ -520,7 +463,9 @@ def check_dataset(root: str | Path, max_instruments: int | None = None, required
     _report_missing(rep, missing, n_dirs, required)
     if require:
         _check_requirements(root, rep, dirs, stocks, cals, require, present_any)
-    indexes = [c for c in INDEX_CODES if c.lower() in dirs]
+    else:
+        add_guidance(root, rep)
+    indexes = sorted({c for c in (*INDEX_CODES, *(s for s in listed if is_index(s))) if c.lower() in dirs})
     for code in indexes:
         data, extent, _ = _check_bins(dirs[code.lower()], rep, code, cals)
         for fld in (f for f in INDEX_FIELDS if f not in extent):

@@ -54,7 +54,7 @@ def test_plain_qlib_dataset_passes_as_qlib_and_says_what_strategy_and_risk_need(
     for use in ("strategy", "risk"):
         need = report.stats[f"{use} still needs"]
         assert all(f in need for f in REQUIREMENTS[use] if f not in PLAIN), need
-        assert "qlib-ext data import --source <tushare-like files> --augment" in need
+        assert "qlib-ext data import --source <dir with daily" in need and f"--augment {cn_data}" in need
     assert "a benchmark weight" in report.stats["strategy still needs"]
     assert main(["data", "check", str(cn_data), "--require", "qlib"]) == 0
     out = capsys.readouterr().out

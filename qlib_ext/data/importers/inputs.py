@@ -89,8 +89,8 @@ def _shares(path: Path, d: DailyData, units: str, report: ImportReport) -> dict[
     report.raise_if_failed()
     if unknown:
         codes = sorted(ts_code(c) for c in map(str, unknown))
-        report.add("warning", "unknown_code", name, f"{len(codes)} codes have no rows in the daily file; "
-                   "their share rows are ignored", key=codes[0], count=len(codes), examples=codes[1:6])
+        report.warn("unknown_code", name, f"{len(codes)} codes have no rows in the daily file; "
+                    "their share rows are ignored", key=codes[0], count=len(codes), examples=codes[1:6])
         report.stats[f"{name}: codes without daily rows (ignored)"] = len(codes)
     ref = panels.get("float_share", panels.get("total_share"))
     _per_stock_coverage(report, name, d, ref, "no_shares", "float_share" if "float_share" in panels else "total_share",

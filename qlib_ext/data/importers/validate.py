@@ -43,7 +43,7 @@ def flag_rows(report: ImportReport, level: str, check: str, file: str, mask: np.
         return 0
     i = int(idx[0])
     examples = [f"row {int(rows[j])} ({keys(int(j))}): {message(int(j))}" for j in idx[1:1 + MAX_EXAMPLES]]
-    report.add(level, check, file, message(i), row=int(rows[i]), key=keys(i), field=field, count=idx.size,
+    report.add(level, check, message(i), file=file, row=int(rows[i]), key=keys(i), field=field, count=idx.size,
                examples=examples)
     return int(idx.size)
 
@@ -138,7 +138,7 @@ def check_duplicates(report: ImportReport, file: str, key: np.ndarray, rows, key
         partner = dict(zip(second.tolist(), first.tolist()))
         idx = np.sort(second)
         i = int(idx[0])
-        report.add("error", "duplicate", file, f"duplicate key, also on row {int(rows[partner[i]])}", row=int(rows[i]),
+        report.error("duplicate", file, f"duplicate key, also on row {int(rows[partner[i]])}", row=int(rows[i]),
                    key=keys(i), count=idx.size, examples=[f"row {int(rows[k])} ({keys(int(k))})"
                                                           for k in idx[1:1 + MAX_EXAMPLES]])
 
@@ -195,8 +195,8 @@ def check_unknown(report: ImportReport, file: str, codes: pd.Series, known: set[
     """Codes (Qlib symbols) of stocks without daily rows: counted and reported; returns them as ts codes."""
     unknown = [to_tushare(c) for c in sorted(set(codes.dropna()) - known)]
     if unknown:
-        report.add(level, "unknown_code", file, f"{len(unknown)} {what} have no rows in the daily file "
-                   "(delisted/missing from the price source); they are left out", key=unknown[0],
+        report.add(level, "unknown_code", f"{len(unknown)} {what} have no rows in the daily file "
+                   "(delisted/missing from the price source); they are left out", file=file, key=unknown[0],
                    count=len(unknown), examples=unknown[1:1 + MAX_EXAMPLES])
         report.stats[f"unknown codes in {file}"] = len(unknown)
     return unknown
