@@ -1,7 +1,7 @@
 """Bench: the sweep runner -- cells per minute with 1 and 2 workers, parallel efficiency, one cell's time split.
 
     python bench/sweep.py --quick                    # tiny market, a reversal signal, 4 cells of 2023-07..2024-03
-    python bench/sweep.py --data data/qlib_ext_default --signal runs/default/signal/pred.pkl [--cells 4]
+    python bench/sweep.py --data data/qlib_ext_default --signal runs/default/stages/signal/pred.pkl [--cells 4]
 
 * Throughput: the same cells on a Dask LocalCluster of 1 and of 2 worker processes, each logging to a
   local ``mlflow server``; cells per minute counts the cells' dispatch time (the tracking server's

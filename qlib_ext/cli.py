@@ -94,9 +94,15 @@ def _cmd_configs_show(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     import time
+    from pathlib import Path
 
     from .analysis.report import build_report
 
+    target = Path(args.target)
+    if args.mlruns is None and not target.exists() and not Path("mlruns.db").is_file():
+        # an experiment name or recorder id needs a store: never create an empty ./mlruns.db to look in
+        raise ValueError(f"{args.target!r} is not a sweep folder or runs file, and no --mlruns was given nor "
+                         f"./mlruns.db exists in {Path.cwd()}: pass --mlruns <tracking URI or mlruns folder>")
     t0 = time.perf_counter()
     out = build_report(args.target, args.out, uri=args.mlruns, all_runs=args.all,
                        save_artifact=args.save_artifact, title=args.title)
@@ -105,8 +111,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .pipeline.job import run_job
+    from .pipeline.job import check_job, run_job
 
+    if args.check:
+        ok, text = check_job(args.preset, data=args.data)
+        print(text)
+        return 0 if ok else 1
     run_job(args.preset, data=args.data, out=args.out, profile=args.profile)
     return 0
 
@@ -117,6 +127,28 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     res = run_sweep(args.config, out=args.out, workers=args.workers, scheduler=args.scheduler,
                     tracking_uri=args.tracking_uri)
     return 1 if res["failed"] or res["missing"] else 0
+
+
+def _workers(text: str) -> int:
+    """``--workers``: an integer >= 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--workers must be an integer >= 1, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"--workers must be >= 1 (1 = serial in this process), got {n}")
+    return n
+
+
+def _terminate_as_interrupt() -> None:
+    """SIGTERM raises KeyboardInterrupt, so a stopped run or sweep unwinds: temp folders, Dask workers and
+    the tracking server it started are removed on the way out (``kill -9`` leaves them to the next run)."""
+    import signal
+
+    def handler(signum, frame):  # noqa: ARG001
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -198,12 +230,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data", default=None, help="dataset directory (built from the preset's market when empty)")
     run.add_argument("--out", default=None, help="output folder: stage cache, signal, MLflow store, tables, report")
     run.add_argument("--profile", default="fast", choices=["fast", "report"], help="model training budget")
+    run.add_argument("--check", "--dry-run", action="store_true",
+                     help="print the preflight (what each stage needs, the windows) and exit 0/1 without running")
     run.set_defaults(func=_cmd_run)
 
     sweep = sub.add_parser("sweep", help="the report's experiment grid as recorded Qlib runs (resumable, parallel)")
     sweep.add_argument("config", help="sweep config: configs/sweeps/<name>.yaml or a name (report)")
     sweep.add_argument("--out", default=None, help="sweep folder (default: the config's `out`)")
-    sweep.add_argument("--workers", type=int, default=None, help="local worker processes (default: all cores; 1 = serial)")
+    sweep.add_argument("--workers", type=_workers, default=None,
+                       help="local worker processes >= 1 (default: all cores; 1 = serial)")
     sweep.add_argument("--scheduler", default=None, help="existing Dask scheduler tcp://HOST:PORT (shared paths)")
     sweep.add_argument("--tracking-uri", default=None,
                        help="MLflow tracking server (default: one started for a parallel sweep)")
@@ -212,10 +247,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .files import LockHeld
+
     args = build_parser().parse_args(argv)
+    if args.func in (_cmd_run, _cmd_sweep) and argv is None:
+        _terminate_as_interrupt()
     try:
         return args.func(args)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, LockHeld) as exc:
         print(f"qlib-ext: error: {exc}", file=sys.stderr)
         return 2
 

@@ -1,70 +1,75 @@
-"""The stage cache: an unchanged stage is skipped, a stage whose config changed reruns and so does
-everything downstream of it; a stage that raised leaves no manifest and reruns."""
+"""The stage cache: an unchanged stage is skipped, a stage whose config (or code version) changed reruns
+and so does everything downstream of it; a stage is a transaction (a failure leaves the previous
+folder, a changed file is not adopted)."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from qlib_ext.pipeline.cache import StageCache, config_hash
+from qlib_ext.pipeline.cache import MANIFEST, StageCache, config_hash
 
 
-def _chain(cache: StageCache, calls: list, a_cfg: dict, b_cfg: dict, c_cfg: dict, tmp_path):
-    """Three chained stages a -> b -> c, each writing a file, inputs keyed by the upstream key."""
+def _chain(cache: StageCache, calls: list, a_cfg: dict, b_cfg: dict, c_cfg: dict, code: int = 1):
+    """Three chained stages a -> b -> c, each writing a file into its stage folder, keyed by the upstream key."""
     def stage(name, value):
-        def fn():
+        def fn(folder):
             calls.append(name)
-            path = tmp_path / f"{name}.txt"
-            path.write_text(str(value))
-            return {"path": str(path), "value": value}
+            (folder / "out.txt").write_text(str(value))
+            return {"file": "out.txt", "value": value}
         return fn
 
-    exists = lambda o: (tmp_path / f"{o['path'].rsplit('/', 1)[-1]}").is_file()  # noqa: E731
-    a = cache.run("a", stage("a", a_cfg["x"]), config=a_cfg, exists=exists)
-    b = cache.run("b", stage("b", a.outputs["value"] + b_cfg["y"]), config=b_cfg, inputs={"a": a.key}, exists=exists)
-    c = cache.run("c", stage("c", b.outputs["value"] * c_cfg["z"]), config=c_cfg, inputs={"b": b.key}, exists=exists)
+    a = cache.run("a", stage("a", a_cfg["x"]), config=a_cfg)
+    b = cache.run("b", stage("b", a.outputs["value"] + b_cfg["y"]), config=b_cfg, inputs={"a": a.key}, code=code)
+    c = cache.run("c", stage("c", b.outputs["value"] * c_cfg["z"]), config=c_cfg, inputs={"b": b.key})
     return a, b, c
 
 
 def test_skips_unchanged_and_reruns_changed(tmp_path):
     logs: list[str] = []
-    cache = StageCache(tmp_path / "stages", log=logs.append)
+    folder = tmp_path / "stages"
     calls: list[str] = []
-    a, b, c = _chain(cache, calls, {"x": 1}, {"y": 2}, {"z": 3}, tmp_path)
-    assert calls == ["a", "b", "c"] and c.outputs["value"] == (1 + 2) * 3
+    a, b, c = _chain(StageCache(folder, log=logs.append), calls, {"x": 1}, {"y": 2}, {"z": 3})
+    assert calls == ["a", "b", "c"] and c.outputs["value"] == (1 + 2) * 3 and c.path("file").read_text() == "9"
     assert not any(r.cached for r in (a, b, c))
 
     calls.clear()
-    a2, b2, c2 = _chain(StageCache(tmp_path / "stages", log=logs.append), calls, {"x": 1}, {"y": 2}, {"z": 3}, tmp_path)
+    a2, b2, c2 = _chain(StageCache(folder, log=logs.append), calls, {"x": 1}, {"y": 2}, {"z": 3})
     assert calls == [] and all(r.cached for r in (a2, b2, c2))
-    assert (a2.key, b2.key, c2.key) == (a.key, b.key, c.key) and c2.outputs["value"] == 9
+    assert (a2.key, b2.key, c2.key) == (a.key, b.key, c.key)
 
     calls.clear()  # b's config changes: b and its downstream c rerun, a is skipped
-    a3, b3, c3 = _chain(StageCache(tmp_path / "stages", log=logs.append), calls, {"x": 1}, {"y": 5}, {"z": 3}, tmp_path)
-    assert calls == ["b", "c"] and a3.cached and not b3.cached and not c3.cached
-    assert c3.outputs["value"] == (1 + 5) * 3 and b3.key != b.key and c3.key != c.key
-    assert json.loads((tmp_path / "stages" / "b.json").read_text())["key"] == b3.key
+    a3, b3, c3 = _chain(StageCache(folder, log=logs.append), calls, {"x": 1}, {"y": 5}, {"z": 3})
+    assert calls == ["b", "c"] and a3.cached and c3.outputs["value"] == 18 and b3.key != b.key
 
-    calls.clear()  # an output removed by hand: that stage reruns although its key is unchanged
-    (tmp_path / "c.txt").unlink()
-    _chain(StageCache(tmp_path / "stages", log=logs.append), calls, {"x": 1}, {"y": 5}, {"z": 3}, tmp_path)
-    assert calls == ["c"]
-    assert any("outputs missing" in m for m in logs) and any("config or inputs changed" in m for m in logs)
+    calls.clear()  # b's code version changes: b and c rerun
+    _chain(StageCache(folder, log=logs.append), calls, {"x": 1}, {"y": 5}, {"z": 3}, code=2)
+    assert calls == ["b", "c"]
+
+    calls.clear()  # a file changed by hand: that stage reruns although its key is unchanged
+    (folder / "c" / "out.txt").write_text("18 (edited)")
+    _chain(StageCache(folder, log=logs.append), calls, {"x": 1}, {"y": 5}, {"z": 3}, code=2)
+    assert calls == ["c"] and (folder / "c" / "out.txt").read_text() == "18"
+    assert any("changed since the stage wrote it" in m for m in logs)
+    assert any("config, inputs or code changed" in m for m in logs)
 
 
-def test_failed_stage_leaves_no_manifest(tmp_path):
+def test_failed_stage_keeps_the_previous_folder_and_leaves_no_temp(tmp_path):
     cache = StageCache(tmp_path / "stages", log=lambda m: None)
+    cache.run("s", lambda f: (f / "x").write_text("good") and {"x": "x"}, config={"k": 1})
 
-    def boom():
+    def half_then_boom(folder):
+        (folder / "x").write_text("half")
         raise RuntimeError("stage failed")
 
     with pytest.raises(RuntimeError, match="stage failed"):
-        cache.run("s", boom, config={"k": 1})
-    assert cache.manifest("s") is None
+        cache.run("s", half_then_boom, config={"k": 2})
+    assert (tmp_path / "stages" / "s" / "x").read_text() == "good"
+    assert sorted(p.name for p in (tmp_path / "stages").iterdir()) == ["s"]
     calls = []
-    cache.run("s", lambda: calls.append(1) or {"ok": True}, config={"k": 1})
-    assert calls == [1] and cache.manifest("s")["outputs"] == {"ok": True}
+    again = StageCache(tmp_path / "stages", log=lambda m: None).run("s", lambda f: calls.append(1) or {},
+                                                                    config={"k": 1})
+    assert calls == [] and again.cached  # the first config's outputs are still the adopted ones
+    assert (tmp_path / "stages" / "s" / MANIFEST).is_file()
 
 
 def test_config_hash_is_canonical():

@@ -1,25 +1,39 @@
-"""Content-addressed stage cache: a stage reruns only when its inputs or its resolved config change.
+"""Transactional, content-addressed stage cache: a stage reruns only when its identity changes.
 
-A stage's **key** is ``sha256(canonical JSON of {name, config, inputs})`` where ``inputs`` are the
-keys of the stages it reads (so a change upstream propagates down the chain) and fingerprints of
-external inputs (a dataset directory not built by us: :func:`dir_fingerprint`).  After a stage
-succeeds its manifest ``<cache>/<name>.json`` records the key, the outputs (paths, ids, numbers)
-and the wall time; a rerun with the same key and outputs that still exist is skipped.  A manifest is
-written atomically, only after the stage finished, so a killed run reruns the stage it was in.
+A stage's **identity** (its key) is ``sha256(canonical JSON of {name, config, inputs, code, package})``:
+its resolved config, the keys of the stages it reads (so a change upstream propagates down the
+chain), a per-stage code version (bumped when the stage's computation changes) and the package
+version.  Nothing in it depends on whether an input was built by this run or found on disk.
+
+A stage is a **transaction**: it writes its files into a fresh folder ``<cache>/.<name>.tmp-<pid>-*``;
+only after it returned and its manifest (key, outputs, the size and sha256 of every file it wrote,
+wall time) is written there does the folder replace ``<cache>/<name>/`` (:func:`qlib_ext.files.swap_dir`).
+A killed or failed stage leaves only a temp folder (removed by the next run once its pid is gone)
+and the previous stage folder untouched.  A rerun **adopts** a stage only when the manifest's key
+matches and every recorded file verifies (size and hash) and ``exists(outputs)`` holds for outputs
+kept outside the folder (a risk store, MLflow runs).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
+import re
+import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-MANIFEST_VERSION = 1
+from ..data.tempdirs import make_temp_dir, sweep
+from ..files import swap_dir, write_json_atomic
+
+MANIFEST_VERSION = 2
+MANIFEST = "manifest.json"
+
+__all__ = ["StageCache", "StageResult", "config_hash", "file_hash", "dir_fingerprint", "write_json_atomic",
+           "peak_rss_mb", "MANIFEST"]
 
 
 def _canonical(obj: Any) -> Any:
@@ -54,29 +68,20 @@ def file_hash(path: str | Path, length: int = 16) -> str:
 
 def dir_fingerprint(root: str | Path, probes: Sequence[str] = ("calendars/day.txt", "instruments/all.txt",
                                                                  "meta/market.yaml", "risk/meta.json")) -> str:
-    """A cheap fingerprint of a dataset directory: size and mtime of its calendar, instruments and metas."""
+    """A content fingerprint of a folder's small identifying files (hashes of ``probes`` that exist)."""
     root = Path(root)
-    stats = {}
-    for rel in probes:
-        p = root / rel
-        if p.exists():
-            st = p.stat()
-            stats[rel] = [st.st_size, int(st.st_mtime)]
-    return config_hash({"root": str(root.resolve()), "stats": stats})
+    return config_hash({rel: file_hash(root / rel) for rel in probes if (root / rel).is_file()})
 
 
-def write_json_atomic(path: str | Path, obj: Any) -> None:
-    """Write JSON to ``path`` through a temp file and a rename (never half-written)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True, default=str))
-    os.replace(tmp, path)
+def _files(folder: Path) -> dict[str, dict]:
+    """``{relative path: {"size", "sha256"}}`` of every file under ``folder`` but the manifest."""
+    return {str(p.relative_to(folder)): {"size": p.stat().st_size, "sha256": file_hash(p, 64)}
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MANIFEST}
 
 
 @dataclass
 class StageResult:
-    """What a stage produced: its key, outputs (JSON-able), wall time, and whether it came from the cache."""
+    """What a stage produced: key, outputs (JSON-able), its folder, wall time, whether it was adopted."""
 
     name: str
     key: str
@@ -84,11 +89,18 @@ class StageResult:
     seconds: float
     cached: bool
     peak_rss_mb: float | None = None
+    dir: Path | None = None
+
+    def path(self, output: str) -> Path:
+        """The file of output ``output`` (a name relative to the stage folder)."""
+        if self.dir is None:
+            raise ValueError(f"stage {self.name} keeps no files")
+        return self.dir / self.outputs[output]
 
 
 @dataclass
 class StageCache:
-    """Manifests of finished stages in ``folder`` (one ``<name>.json`` each); see the module docstring."""
+    """Stage folders ``<folder>/<name>/`` with their manifests; see the module docstring."""
 
     folder: Path
     log: Callable[[str], None] = print
@@ -96,45 +108,81 @@ class StageCache:
 
     def __post_init__(self) -> None:
         self.folder = Path(self.folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for prefix in sorted({m.group(1) for p in self.folder.iterdir()
+                              if (m := re.match(r"^(\..+\.(?:tmp|old)-)\d+-", p.name))}):
+            target = self.folder / prefix[1:].rsplit(".", 1)[0]
+            sweep(self.folder, prefix, "stage temp folder", restore_to=target if ".old-" in prefix else None)
 
     def manifest(self, name: str) -> dict | None:
-        path = self.folder / f"{name}.json"
-        if not path.is_file():
-            return None
+        """The manifest of the adopted stage ``name``, None when there is none (or it is unreadable)."""
+        path = self.folder / name / MANIFEST
         try:
             return json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
             return None
 
-    def key(self, name: str, config: Any, inputs: Mapping[str, str] | None = None) -> str:
-        return config_hash({"v": MANIFEST_VERSION, "name": name, "config": config, "inputs": dict(inputs or {})})
+    def key(self, name: str, config: Any, inputs: Mapping[str, str] | None = None, code: int | str = 1) -> str:
+        """The stage's identity (module docstring)."""
+        from .. import __version__
 
-    def run(self, name: str, fn: Callable[[], dict], config: Any, inputs: Mapping[str, str] | None = None,
-            exists: Callable[[dict], bool] | None = None, force: bool = False) -> StageResult:
-        """Run ``fn`` (returns the outputs dict) unless a manifest with the same key exists and ``exists(outputs)``."""
-        key = self.key(name, config, inputs)
+        return config_hash({"v": MANIFEST_VERSION, "name": name, "config": config, "inputs": dict(inputs or {}),
+                            "code": code, "package": __version__})
+
+    def _verify(self, name: str, manifest: dict) -> str | None:
+        """Why the stage folder does not match its manifest (a missing or changed file), None when it does."""
+        folder = self.folder / name
+        for rel, want in (manifest.get("files") or {}).items():
+            p = folder / rel
+            if not p.is_file():
+                return f"{rel} missing"
+            if p.stat().st_size != want["size"] or file_hash(p, 64) != want["sha256"]:
+                return f"{rel} changed since the stage wrote it"
+        return None
+
+    def run(self, name: str, fn: Callable[[Path], dict], config: Any, inputs: Mapping[str, str] | None = None,
+            code: int | str = 1, exists: Callable[[dict], bool] | None = None, force: bool = False) -> StageResult:
+        """Adopt stage ``name`` when its key and files verify, else run ``fn(folder)`` as a transaction.
+
+        ``fn`` writes its files into ``folder`` (a fresh temp folder) and returns the outputs dict (file
+        outputs as names relative to the folder).
+        """
+        key = self.key(name, config, inputs, code)
         old = self.manifest(name)
-        if not force and old is not None and old.get("key") == key and (exists is None or exists(old["outputs"])):
-            res = StageResult(name, key, old["outputs"], float(old.get("seconds", 0.0)), True,
-                              old.get("peak_rss_mb"))
-            self.log(f"[{name}] unchanged (key {key}): skipped, cached from a run of {res.seconds:.0f} s")
-            self.results[name] = res
-            return res
-        why = "no cached run" if old is None else ("forced" if force else
-                                                    "config or inputs changed" if old.get("key") != key
-                                                    else "outputs missing")
+        why = "no cached run"
+        if old is not None:
+            if force:
+                why = "forced"
+            elif old.get("key") != key:
+                why = "config, inputs or code changed"
+            else:
+                bad = self._verify(name, old)
+                if bad is None and exists is not None and not exists(old["outputs"]):
+                    bad = "outputs outside the stage folder missing"
+                if bad is None:
+                    res = StageResult(name, key, old["outputs"], float(old.get("seconds", 0.0)), True,
+                                      old.get("peak_rss_mb"), self.folder / name)
+                    self.log(f"[{name}] unchanged (key {key}): skipped, cached from a run of {res.seconds:.0f} s")
+                    self.results[name] = res
+                    return res
+                why = bad
         self.log(f"[{name}] running ({why}; key {key}) ...")
-        t0 = time.perf_counter()
-        outputs = fn() or {}
-        seconds = time.perf_counter() - t0
-        rss = peak_rss_mb()
-        write_json_atomic(self.folder / f"{name}.json", {"key": key, "name": name, "outputs": outputs,
-                                                          "seconds": seconds, "peak_rss_mb": rss,
-                                                          "config": _canonical(config),
-                                                          "inputs": dict(inputs or {}),
-                                                          "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        tmp = make_temp_dir(self.folder, f".{name}.tmp-")
+        try:
+            t0 = time.perf_counter()
+            outputs = fn(tmp) or {}
+            seconds = time.perf_counter() - t0
+            rss = peak_rss_mb()
+            write_json_atomic(tmp / MANIFEST, {
+                "key": key, "name": name, "outputs": outputs, "files": _files(tmp), "seconds": seconds,
+                "peak_rss_mb": rss, "config": _canonical(config), "inputs": dict(inputs or {}), "code": code,
+                "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
+            swap_dir(tmp, self.folder / name)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         self.log(f"[{name}] done in {seconds:.1f} s (peak RSS so far {rss:.0f} MiB)")
-        res = StageResult(name, key, outputs, seconds, False, rss)
+        res = StageResult(name, key, outputs, seconds, False, rss, self.folder / name)
         self.results[name] = res
         return res
 

@@ -25,9 +25,11 @@ names a workflow ``template``, the ``benchmarks``, and ``experiments``: each exp
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
+import re
 import shutil
 import time
 import traceback
@@ -38,11 +40,14 @@ from typing import Any
 
 import pandas as pd
 
-from ..schema import ARTIFACTS, LABEL_FILE, benchmark
-from .cache import config_hash, dir_fingerprint, file_hash, write_json_atomic
+from ..data.tempdirs import pid_alive
+from ..files import PidLock, write_json_atomic, write_text_atomic
+from ..schema import ARTIFACTS, BENCHMARKS, LABEL_FILE, benchmark
+from .cache import config_hash, dir_fingerprint, file_hash
+from .spec import BacktestSpec, benchmark_overrides, recorded_run
 from .tables import HOLDINGS_COLUMNS, PERF_COLUMNS, reference_frame, side_by_side, to_markdown
 from .tempdir import private_tmpdir
-from .workflow import apply_overrides, backtest_records, ensure_experiment, find_workflow, render_workflow
+from .workflow import ensure_experiment, find_workflow
 
 SWEEP_KEYS = ("template", "data", "signal", "risk_store", "out", "backtest", "window", "benchmarks",
               "override_root", "records", "experiments", "reference", "label_neutralisation", "name",
@@ -50,16 +55,68 @@ SWEEP_KEYS = ("template", "data", "signal", "risk_store", "out", "backtest", "wi
 SWEEP_FILE = "sweep.json"
 CELLS_DIR = "cells"
 _TRACKING_PLACEHOLDER = "sqlite:///<tracking>"
+DEFAULT_WINDOW = ("2024-01-01", "2024-03-29")
+EXPERIMENT_KEYS = ("param", "values", "labels", "title", "tables")
+#: temp folders of a sweep under ``<out>/.tmp``: the runner's and each cell's, named after their process
+_OWNED_TMP = re.compile(r"^(?:runner_|cell_[0-9a-f]+_)(\d+)-")
 
 
 def load_sweep(name_or_path: str | Path, **overrides: Any) -> dict:
-    """The sweep config (``configs/sweeps/<name>.yaml`` or a path) with overrides (None values ignored)."""
-    from ..config import load_config
+    """The sweep config (``configs/sweeps/<name>.yaml`` or a path) with overrides (None values ignored),
+    validated (:func:`validate_sweep`, errors name the file and the key)."""
+    from ..config import load_config, locate
 
     cfg = load_config("sweeps", name_or_path, allowed=("base", *SWEEP_KEYS),
                       **{k: v for k, v in overrides.items() if v is not None})
     cfg.setdefault("name", Path(str(name_or_path)).stem)
+    validate_sweep(cfg, str(locate("sweeps", name_or_path).path))
     return cfg
+
+
+def validate_sweep(cfg: Mapping, where: str = "sweep config") -> None:
+    """Refuse a grid that cannot run, naming ``where`` (the file) and the key: no experiments, an unknown
+    key of an experiment, a missing ``param``, empty ``values``, labels that do not match the values,
+    no or unknown benchmarks, no backtest window."""
+    exps = cfg.get("experiments")
+    if not isinstance(exps, Mapping) or not exps:
+        raise ValueError(f"{where}: `experiments` is empty: a sweep needs at least one experiment "
+                         "({name: {param: dotted.path, values: [...]}})")
+    for name, exp in exps.items():
+        key = f"{where}: experiments.{name}"
+        if not isinstance(exp, Mapping):
+            raise ValueError(f"{key}: expected a mapping with {list(EXPERIMENT_KEYS)}, got {type(exp).__name__}")
+        unknown = sorted(set(exp) - set(EXPERIMENT_KEYS))
+        if unknown:
+            raise ValueError(f"{key}: unknown keys {unknown} (allowed: {', '.join(EXPERIMENT_KEYS)})")
+        for must in ("param", "values"):
+            if must not in exp:
+                raise ValueError(f"{key}: `{must}` is missing")
+        values = exp["values"]
+        if not isinstance(values, (list, tuple)) or not values:
+            raise ValueError(f"{key}.values: expected a non-empty list of values, got {values!r}")
+        labels = exp.get("labels")
+        if labels is not None and len(labels) != len(values):
+            raise ValueError(f"{key}.labels: {len(labels)} labels for {len(values)} values")
+    benches = cfg.get("benchmarks")
+    if not benches:
+        raise ValueError(f"{where}: `benchmarks` is empty (known: {sorted(BENCHMARKS)})")
+    for b in benches:
+        try:
+            benchmark(b)
+        except ValueError as exc:
+            raise ValueError(f"{where}: benchmarks: {exc}") from None
+    bt = cfg.get("backtest")
+    if not bt or len(bt) != 2:
+        raise ValueError(f"{where}: `backtest` must be [start, end], got {bt!r}")
+
+
+def validate_workers(workers: int | None) -> int | None:
+    """``--workers``: None (all cores) or an integer >= 1; anything else is an error naming it."""
+    if workers is None:
+        return None
+    if int(workers) < 1:
+        raise ValueError(f"--workers must be >= 1 (1 = serial in this process), got {workers}")
+    return int(workers)
 
 
 @dataclass
@@ -101,8 +158,6 @@ def _extra_records(records: Sequence[Mapping]) -> list[dict]:
 
 def build_cells(sweep: Mapping, cwd: Path | None = None) -> tuple[list[Cell], dict]:
     """The unique cells of a sweep and the shared inputs (signal, data, template path)."""
-    from .job import benchmark_overrides
-
     data = Path(sweep["data"]).expanduser().resolve()
     signal = Path(sweep["signal"]).expanduser().resolve()
     if not signal.is_file():
@@ -113,17 +168,13 @@ def build_cells(sweep: Mapping, cwd: Path | None = None) -> tuple[list[Cell], di
     store = Path(sweep.get("risk_store") or data / "risk").expanduser().resolve()
     if not (store / "meta.json").is_file():
         raise FileNotFoundError(f"risk store {store} not found (meta.json): run `qlib-ext risk build --data {data}`")
-    bt = sweep["backtest"]
-    ctx = {"QLIB_EXT_PROVIDER_URI": str(data), "QLIB_EXT_MLFLOW_URI": _TRACKING_PLACEHOLDER,
-           "QLIB_EXT_TEST": f"{bt[0]}:{bt[1]}", "QLIB_EXT_RISK_STORE": str(store)}
-    template_path = find_workflow(sweep["template"])
-    template = render_workflow(template_path, ctx)
-    for rec in template.get("task", {}).get("record", []) or []:
-        if rec.get("class") == "PerformanceRecord":
-            rec.setdefault("kwargs", {})["window"] = list(sweep.get("window") or ["2024-01-01", "2024-03-29"])
+    spec = BacktestSpec(template=sweep["template"], data=data, backtest=tuple(sweep["backtest"]),
+                        tracking_uri=_TRACKING_PLACEHOLDER, risk_store=store,
+                        window=tuple(sweep.get("window") or DEFAULT_WINDOW))
+    template = spec.render()
     shared = {"data": str(data), "signal": str(signal), "label": str(label),
               "signal_hash": file_hash(signal), "store": dir_fingerprint(store, ("meta.json",)),
-              "template": str(template_path)}
+              "template": str(find_workflow(sweep["template"]))}
     root = sweep.get("override_root", "")
     extra = _extra_records(sweep.get("records") or [])
     cells: dict[str, Cell] = {}
@@ -132,17 +183,12 @@ def build_cells(sweep: Mapping, cwd: Path | None = None) -> tuple[list[Cell], di
         info = benchmark(bench)
         for exp_name, exp in sweep["experiments"].items():
             labels = exp.get("labels") or [str(v) for v in exp["values"]]
-            if len(labels) != len(exp["values"]):
-                raise ValueError(f"sweep experiment {exp_name!r}: {len(labels)} labels for {len(exp['values'])} values")
             for value, row in zip(exp["values"], labels):
                 param = f"{root}.{exp['param']}" if root else exp["param"]
-                overrides = {**benchmark_overrides(template, info.name), param: value}
-                cfg = apply_overrides(template, overrides)
+                overrides = {**benchmark_overrides(template, info), param: value}
+                cfg = spec.config(info, {param: value}, rendered=template)
                 cfg["experiment_name"] = f"sweep_{sweep.get('name', 'sweep')}"
-                records = backtest_records(cfg, extra, skip=sweep.get("skip_records") or ())
-                for rec in records:
-                    if rec.get("class") == "PortAnaRecord":
-                        rec["kwargs"]["config"] = cfg["port_analysis_config"]
+                records = spec.records(cfg, info, extra, skip=sweep.get("skip_records") or ())
                 # PortAnaRecord's config is the template's port_analysis_config (normalised in "config")
                 ident = {"config": _normalise_strategy(cfg), "signal": shared["signal_hash"], "store": shared["store"],
                          "records": [{**r, "kwargs": {k: v for k, v in r.get("kwargs", {}).items() if k != "config"}}
@@ -182,20 +228,17 @@ def run_cell(task: Mapping) -> dict:
     result = {"id": task["id"], "spec": task["spec"], "host": os.uname().nodename, "pid": os.getpid(),
               "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     try:
-        if task.get("fail"):  # test hook: a cell that raises
-            raise RuntimeError(f"cell {task['id']} asked to fail ({task['fail']})")
         from qlib.workflow import R
-
-        from .workflow import init_qlib, run_backtest
 
         with private_tmpdir(task.get("tmp_root"), prefix=f"cell_{task['id']}_"):
             qcache = Path(task["qcache_root"]) / str(os.getpid()) if task.get("qcache_root") else None
-            init_qlib(task["data"], task["tracking_uri"], kernels=1, dataset_cache=qcache)
             cfg = _set_tracking(task["config"], task["tracking_uri"])
-            out = run_backtest(cfg, task["signal"], task.get("label"), task["experiment_name"],
+            out = recorded_run(task["data"], task["tracking_uri"], task["experiment_name"], cfg, task["signal"],
+                               task.get("label"), task["records"],
                                recorder_name=f"{task['spec']['experiment']}:{task['spec']['label']}:"
                                              f"{task['spec']['benchmark']}",
-                               records=task["records"], params={"cell": task["id"], **{
+                               kernels=1, dataset_cache=qcache,
+                               params={"cell": task["id"], **{
                                    k.split(".")[-1]: v for k, v in task["spec"]["overrides"].items()}},
                                tags={"sweep_cell": task["id"]})
             rec = R.get_exp(experiment_id=out["experiment_id"]).get_recorder(recorder_id=out["recorder_id"])
@@ -234,18 +277,54 @@ def done_cells(cells_dir: Path) -> dict[str, dict]:
 # ---------------------------------------------------------------------------------------------- runner
 def run_sweep(sweep: Mapping | str | Path, out: str | Path | None = None, workers: int | None = None,
               scheduler: str | None = None, tracking_uri: str | None = None, log: Callable[[str], None] = print,
-              fail: Sequence[str] = (), only: int | None = None, dataset_cache: bool = True) -> dict:
+              only: int | None = None, dataset_cache: bool = True) -> dict:
     """Run (or resume) a sweep; returns ``{"cells": [...], "tables": {...}, "failed": [...], "ran": [...]}``.
 
     workers: local processes (default: the machine's cores; 1 = serial in this process).  scheduler: an
     existing Dask scheduler address.  tracking_uri: an MLflow server (default: one started here when
-    running in parallel, the sqlite store itself when serial).  fail: cell ids made to raise (tests).
-    only: run at most this many missing cells (then stop, as an interrupted sweep would).
+    running in parallel, the sqlite store itself when serial).  only: run at most this many missing cells (then stop, as an interrupted sweep would).
     dataset_cache: each worker process keeps Qlib's dataset cache (the exchange quote of the window)
     across its cells (:func:`~.workflow.init_qlib`); removed at the end.
+
+    One sweep at a time per ``out`` (pid lock ``<out>/.lock``); what a killed sweep left there (its
+    ``.dask/`` scratch, dataset caches, runner and cell temp folders of dead processes) is removed first.
     """
-    cfg = load_sweep(sweep) if isinstance(sweep, (str, Path)) else dict(sweep)
+    workers = validate_workers(workers)
+    if isinstance(sweep, (str, Path)):
+        cfg = load_sweep(sweep)
+    else:
+        cfg = dict(sweep)
+        validate_sweep(cfg, f"sweep config {cfg.get('name', '<dict>')!r}")
     outdir = Path(out or cfg.get("out") or "runs/sweeps/sweep").expanduser().resolve()
+    with PidLock(outdir, what="qlib-ext sweep"):
+        _remove_leftovers(outdir, log)
+        try:
+            return _run_locked(cfg, outdir, workers, scheduler, tracking_uri, log, only, dataset_cache)
+        finally:
+            for scratch in (outdir / ".dask", outdir / ".qcache"):
+                shutil.rmtree(scratch, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                (outdir / ".tmp").rmdir()  # empty by now
+
+
+def _remove_leftovers(outdir: Path, log: Callable[[str], None]) -> None:
+    """What a killed sweep left in ``outdir`` (we hold its lock, so no live sweep owns any of it)."""
+    for scratch in (outdir / ".dask", outdir / ".qcache"):
+        if scratch.exists():
+            shutil.rmtree(scratch, ignore_errors=True)
+            log(f"  removed {scratch} left by an interrupted sweep")
+    tmp = outdir / ".tmp"
+    if tmp.is_dir():
+        for entry in tmp.iterdir():
+            m = _OWNED_TMP.match(entry.name)
+            if m and not pid_alive(int(m.group(1))):
+                shutil.rmtree(entry, ignore_errors=True)
+                log(f"  removed {entry} (its process {m.group(1)} is gone)")
+
+
+def _run_locked(cfg: dict, outdir: Path, workers: int | None, scheduler: str | None, tracking_uri: str | None,
+                log: Callable[[str], None], only: int | None, dataset_cache: bool) -> dict:
+    """:func:`run_sweep` once the sweep holds ``outdir``'s lock."""
     cells_dir = outdir / CELLS_DIR
     cells_dir.mkdir(parents=True, exist_ok=True)
     tracking_dir = outdir / "tracking"
@@ -260,7 +339,7 @@ def run_sweep(sweep: Mapping | str | Path, out: str | Path | None = None, worker
         f"{'scheduler ' + scheduler if scheduler else f'{workers} local worker(s)'}, out {outdir}")
     with private_tmpdir(outdir / ".tmp", prefix="runner_"):
         timing: dict[str, float] = {}
-        ran, wall = _run_todo(cfg, todo, shared, outdir, workers, scheduler, parallel, tracking_uri, fail, log, timing,
+        ran, wall = _run_todo(cfg, todo, shared, outdir, workers, scheduler, parallel, tracking_uri, log, timing,
                               qcache=dataset_cache)
         done = done_cells(cells_dir)
         # the page and later readers use the store itself: a server we started is gone by now
@@ -269,7 +348,7 @@ def run_sweep(sweep: Mapping | str | Path, out: str | Path | None = None, worker
 
 
 def _run_todo(cfg: Mapping, todo: Sequence[Cell], shared: dict, outdir: Path, workers: int, scheduler: str | None,
-              parallel: bool, tracking_uri: str | None, fail: Sequence[str], log, timing: dict,
+              parallel: bool, tracking_uri: str | None, log, timing: dict,
               qcache: bool = True) -> tuple[list, float]:
     """Dispatch the missing cells (starting and stopping a tracking server when needed); fills ``timing``."""
     exp_name = f"sweep_{cfg.get('name', 'sweep')}"
@@ -297,7 +376,7 @@ def _run_todo(cfg: Mapping, todo: Sequence[Cell], shared: dict, outdir: Path, wo
         tasks = [{"id": c.id, "spec": c.spec(), "config": c.config, "records": c.records,
                   "experiment_name": exp_name, "tracking_uri": uri, "cells_dir": str(outdir / CELLS_DIR),
                   "tmp_root": str(outdir / ".tmp"), "qcache_root": str(outdir / ".qcache") if qcache else None,
-                  "fail": "test" if c.id in fail else None, **shared}
+                  **shared}
                  for c in todo]
         t1 = time.perf_counter()
         ran = _dispatch(tasks, workers, scheduler, parallel, log, outdir / ".dask")
@@ -354,8 +433,6 @@ def _dispatch(tasks: list[dict], workers: int, scheduler: str | None, parallel: 
             if cluster is not None:
                 cluster.close()
             if scratch is not None:
-                import shutil
-
                 shutil.rmtree(scratch, ignore_errors=True)
     return results
 
@@ -407,7 +484,7 @@ def finish_sweep(cfg: Mapping, cells: Sequence[Cell], done: Mapping[str, dict], 
         tabs = cfg["experiments"][exp].get("tables")
         md += [to_markdown(table, f"{cfg['experiments'][exp].get('title', exp)}, {benchmark(bench).label} "
                                   f"(report tables {tabs})"), ""]
-    (tdir / "tables.md").write_text("\n".join(md))
+    write_text_atomic(tdir / "tables.md", "\n".join(md))
     failed = [done[c.id] for c in cells if done.get(c.id, {}).get("status") == "failed"]
     summary = {
         "name": cfg.get("name"), "tracking_uri": tracking_uri, "template": cfg.get("template"),

@@ -4,12 +4,16 @@
 --artifacts-destination <dir>/artifacts --host 127.0.0.1 --port <free port>``, waits until it
 answers ``/health``, and stops it (its whole process group) on exit.  On Linux the server is also
 tied to the starting process (``PR_SET_PDEATHSIG``), so a runner killed with ``kill -9`` does not
-leave it behind; its pid is written to ``<dir>/server.pid`` and a stale one from a killed runner is
-stopped before a new server starts on the same store.
+leave it behind; ``<dir>/server.pid`` records its pid, start time and port.  A stale pid file from a
+killed runner is acted on only after checking that the pid still names *our* server: an ``mlflow
+server`` process whose command line names this store and whose start time is the recorded one.  A pid
+reused by any other process is never signalled (the file is removed with a log line).
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import shutil
 import signal
@@ -19,6 +23,10 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+
+from ..files import process_cmdline, process_start_time, write_json_atomic
+
+log = logging.getLogger("qlib_ext.tracking")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -68,16 +76,33 @@ class TrackingServer:
     def uri(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    def is_our_server(self, pid: int, start: int | None) -> bool:
+        """Whether ``pid`` is the ``mlflow server`` of this store started at ``start`` (clock ticks)."""
+        cmd = process_cmdline(pid)
+        if not cmd or "server" not in cmd or not any(Path(c).name == "mlflow" or c.endswith("mlflow") for c in cmd):
+            return False
+        if not any(str(self.folder / "mlflow.db") in c for c in cmd):
+            return False
+        return start is None or process_start_time(pid) == start
+
     def _stop_stale(self) -> None:
         pidfile = self.folder / "server.pid"
         if not pidfile.is_file():
             return
         try:
-            pid = int(pidfile.read_text().split()[0])
-        except (ValueError, IndexError):
-            pid = 0
-        if pid > 0:  # a server started by an earlier runner on this store (its own process group)
+            info = json.loads(pidfile.read_text())
+            pid, start = int(info["pid"]), info.get("start")
+        except (ValueError, KeyError, TypeError):
+            try:  # an older runner's "pid port" line: no start time, the command line must still match
+                pid, start = int(pidfile.read_text().split()[0]), None
+            except (ValueError, IndexError):
+                pid, start = 0, None
+        if pid > 0 and self.is_our_server(pid, start):
+            log.warning("stopping the stale mlflow server %d of %s (left by a killed sweep)", pid, self.folder)
             _stop_group(pid)
+        elif pid > 0:
+            log.warning("stale %s names process %d, which is not this store's mlflow server: not signalled",
+                        pidfile, pid)
         pidfile.unlink(missing_ok=True)
 
     def start(self) -> str:
@@ -98,7 +123,8 @@ class TrackingServer:
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      preexec_fn=_die_with_parent, cwd=self.folder, env=env)
         log.close()
-        (self.folder / "server.pid").write_text(f"{self.proc.pid} {self.port}\n")
+        write_json_atomic(self.folder / "server.pid", {"pid": self.proc.pid, "port": self.port,
+                                                       "start": process_start_time(self.proc.pid)})
         t0 = time.time()
         while time.time() - t0 < self.startup_timeout:
             if self.proc.poll() is not None:

@@ -20,9 +20,6 @@ A loader accepts the dataset directory (the store is its ``risk/``) or the store
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +28,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..data.tempdirs import make_temp_dir, sweep, temp_path
+from ..data.tempdirs import make_temp_dir, sweep
+from ..files import atomic_path, swap_dir, write_json_atomic
 from .config import COUNTRY, industry_factor
 
 STORE_DIR = "risk"
@@ -52,15 +50,13 @@ def store_path(path: str | Path) -> Path:
 
 def write_table(table: pa.Table, path: Path) -> None:
     """Write a parquet file atomically (temp file in the same folder, then rename)."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    pq.write_table(table, tmp, row_group_size=1_000_000)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, row_group_size=1_000_000)
 
 
 def write_json(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=str))
-    os.replace(tmp, path)
+    """The store's JSON files (``meta.json``): :func:`qlib_ext.files.write_json_atomic` (kept for its callers)."""
+    write_json_atomic(path, obj, sort_keys=False)
 
 
 def long_table(dates: pd.DatetimeIndex, instruments: list[str], mask: np.ndarray,
@@ -87,14 +83,8 @@ def temp_store(dest: Path) -> Path:
 
 
 def replace_dir(tmp: Path, dest: Path) -> None:
-    """Swap the finished directory ``tmp`` into ``dest`` (the old one is removed after the swap)."""
-    old = None
-    if dest.exists():
-        old = temp_path(dest.parent, f".{dest.name}.old-")
-        os.replace(dest, old)
-    os.replace(tmp, dest)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    """Swap the finished directory ``tmp`` into ``dest``: :func:`qlib_ext.files.swap_dir` (restores on failure)."""
+    swap_dir(tmp, dest)
 
 
 # ---------------------------------------------------------------------------- loaders
