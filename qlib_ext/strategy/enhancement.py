@@ -40,7 +40,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from qlib.backtest.decision import TradeDecisionWO
-from qlib.backtest.signal import Signal
 from qlib.contrib.strategy.signal_strategy import WeightStrategyBase
 from qlib.log import get_module_logger
 from qlib.utils import get_pre_trading_date
@@ -51,98 +50,29 @@ from ..optim.inputs import check_alpha_fill, isin
 from ..schema import ARTIFACTS, BENCHMARKS, UNIVERSE
 from ..schema import benchmark as benchmark_info
 from .diagnostics import RebalanceLog, active_recorder
-from .market import DayFields, as_score, open_store
+from .market import DayFields, open_store
 from .orders import TradableOrderGen, holdings
 from .presets import make_optimizer
 from .quotes import day_masks, quote_view
+from .signals import (
+    NONFINITE,
+    SIGNAL_SHAPE,
+    day_scores,
+    finite_dates,
+    load_signal,
+    normalise_signal,
+    span_gap,
+)
+
+__all__ = ["IndexEnhancementStrategy", "MAX_SIGNAL_GAP", "MIN_SIGNAL_COVERAGE", "SIGNAL_SHAPE", "normalise_signal"]
 
 _TRADABILITY_DAYS = ("trade", "signal")
 
 
-SIGNAL_SHAPE = ("a Qlib pred.pkl: a DataFrame (column 'score', or one column) or a Series of numbers on a "
-                "MultiIndex (datetime, instrument), e.g. (2024-01-02, SH600000)")
 #: Default least share of the universe with a signal on a rebalance's signal day (``min_signal_coverage``).
 MIN_SIGNAL_COVERAGE = 0.5
-_TS_CODE = re.compile(r"^(\d{6})\.(SH|SZ|BJ)$")
-
-
-def _read_signal_file(path: Path) -> Any:
-    if not path.is_file():
-        raise FileNotFoundError(f"signal file {path} not found (give a Qlib pred.pkl or <PRED> in PortAnaRecord)")
-    try:
-        return pd.read_pickle(path)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure: say what the file should be
-        raise ValueError(f"signal file {path}: cannot read it as a pickle ({type(exc).__name__}: {exc}); "
-                         f"expected {SIGNAL_SHAPE}") from exc
-
-
-def _load_signal(signal: Any) -> Any:
-    """A file path (str or Path, not Qlib's ``file://`` or a placeholder) becomes the pickled prediction;
-    a pandas signal is checked and normalised (:func:`normalise_signal`)."""
-    if isinstance(signal, Path) or (isinstance(signal, str) and not signal.startswith("file://")
-                                    and not signal.startswith("<")):
-        path = Path(signal).expanduser()
-        return normalise_signal(_read_signal_file(path), str(path))
-    if isinstance(signal, str) and signal.startswith("<"):
-        raise ValueError(f"signal {signal!r} is an unfilled placeholder: use it inside PortAnaRecord's config "
-                         "(after SignalRecord), or give a pred.pkl path")
-    if isinstance(signal, (pd.Series, pd.DataFrame)):
-        return normalise_signal(signal)
-    if signal is None or isinstance(signal, (Signal, str, dict)) or _model_and_dataset(signal):
-        return signal                                   # Qlib's other signal forms, created by Qlib
-    raise ValueError(f"signal: got a {type(signal).__name__}; expected {SIGNAL_SHAPE}, a pred.pkl path, a Qlib "
-                     "Signal or a (model, dataset) pair")
-
-
-def _model_and_dataset(obj: Any) -> bool:
-    from qlib.data.dataset import Dataset
-    from qlib.model.base import BaseModel
-
-    return isinstance(obj, (tuple, list)) and len(obj) == 2 and isinstance(obj[0], BaseModel) \
-        and isinstance(obj[1], Dataset)
-
-
-def normalise_signal(signal: Any, name: str = "signal") -> pd.Series | pd.DataFrame:
-    """The signal as a float frame on (datetime, instrument) with Qlib's upper-case codes.
-
-    Unambiguous fixes are made (level order, case: ``sh600000`` -> ``SH600000``, tushare codes
-    ``600000.SH`` -> ``SH600000``); anything else that is not :data:`SIGNAL_SHAPE` is a ValueError
-    saying so.  Duplicate (datetime, instrument) rows after the fix are an error naming one.
-    """
-    if not isinstance(signal, (pd.Series, pd.DataFrame)):
-        raise ValueError(f"{name}: got a {type(signal).__name__}; expected {SIGNAL_SHAPE}")
-    if isinstance(signal, pd.DataFrame):
-        if "score" in signal.columns:
-            signal = signal[["score"]]
-        elif signal.shape[1] != 1:
-            raise ValueError(f"{name}: {signal.shape[1]} columns {list(signal.columns)[:5]} and none is 'score'; "
-                             f"expected {SIGNAL_SHAPE}")
-    idx = signal.index
-    if not isinstance(idx, pd.MultiIndex) or idx.nlevels != 2:
-        raise ValueError(f"{name}: index {type(idx).__name__} with {idx.nlevels} level(s) {list(idx.names)}; "
-                         f"expected {SIGNAL_SHAPE}")
-    kinds = [pd.api.types.is_datetime64_any_dtype(idx.levels[k]) for k in range(2)]
-    if kinds.count(True) != 1:
-        raise ValueError(f"{name}: index levels {list(idx.names)} have {kinds.count(True)} datetime levels "
-                         f"(dtypes {[str(level.dtype) for level in idx.levels]}); expected {SIGNAL_SHAPE}")
-    t = kinds.index(True)
-    dates, codes = idx.get_level_values(t), idx.get_level_values(1 - t).astype(str)
-    upper = codes.str.strip().str.upper()
-    upper = upper.str.replace(_TS_CODE, lambda m: f"{m.group(2)}{m.group(1)}", regex=True)
-    values = signal.apply(pd.to_numeric, errors="coerce") if isinstance(signal, pd.DataFrame) \
-        else pd.to_numeric(signal, errors="coerce")
-    bad = values.isna().to_numpy().ravel() & signal.notna().to_numpy().ravel()
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{name}: value {np.ravel(signal.to_numpy())[i]!r} on ({dates[i]}, {codes[i]}) is not a "
-                         f"number; expected {SIGNAL_SHAPE}")
-    out = values.astype(float)
-    out.index = pd.MultiIndex.from_arrays([pd.DatetimeIndex(dates), upper], names=["datetime", "instrument"])
-    dup = out.index.duplicated()
-    if dup.any():
-        d, c = out.index[dup][0]
-        raise ValueError(f"{name}: two rows for ({d.date()}, {c}) once codes are upper-cased; keep one")
-    return out.sort_index()
+#: Default most rebalance days in a row whose signal day has no finite score (``max_signal_gap``).
+MAX_SIGNAL_GAP = 5
 
 
 def _data_root() -> Path:
@@ -180,7 +110,7 @@ class IndexEnhancementStrategy(WeightStrategyBase):
 
     benchmark: index name whose weight field ``$w_<benchmark>`` gives ``b`` (csi300/csi500/csi1000).
     universe: instrument file of the stock universe.  rebalance_days: trading days between rebalances
-    (a rebalance without a signal is retried the next day).  preset: optimizer preset (name in
+    (a rebalance without a signal is retried the next day, see ``max_signal_gap``).  preset: optimizer preset (name in
     ``configs/optimizer/`` or a path; None = figure 10).  optimizer: keyword overrides of the preset
     (bounds, ``risk_aversion``, ``solvers``, ...).  risk_store: risk-store directory (default
     ``<provider_uri>/risk``).  tradability_day: "trade" or "signal" (module docstring).  alpha_fill:
@@ -192,19 +122,40 @@ class IndexEnhancementStrategy(WeightStrategyBase):
     with the codes seen and the codes expected (a signal of another market, or of a narrower index
     than ``universe``: set ``universe`` to that index or lower the threshold).
 
-    The signal is checked and normalised when the strategy is built (:func:`normalise_signal`).
-    With Qlib initialised, ``benchmark``, ``universe``, ``alpha_fill`` and the day fields the
-    strategy reads are checked then too: every missing field is listed at once with the import
-    command that adds it.  What was tolerated (alpha filled, NaN exposures, stale exposures, rescaled
-    benchmarks, rebalances without a signal) is counted and logged as warnings at the end of the run.
+    max_signal_gap: most rebalance days in a row whose signal day has no finite score (default
+    :data:`MAX_SIGNAL_GAP` = 5, a whole weekly period); each is recorded as ``no_signal`` and retried
+    the next day, and the next one fails the backtest naming the days (a signal day with *some*
+    scores below ``min_signal_coverage`` fails at once, as above).  nonfinite: "raise" (default) or
+    "drop" for ``+-inf`` scores (:mod:`.signals`).  partial_signal: allow a signal whose span does not
+    cover the backtest (below); rebalances whose signal day is outside it are skipped, recorded and
+    not counted in ``max_signal_gap``.
+
+    The signal is checked and normalised when the strategy is built (:mod:`.signals`: accepted shapes,
+    tz-aware dates converted with a warning, ``+-inf`` refused or dropped).  When the backtest's range
+    is known (``reset``), a pandas signal's span (first..last date with a finite score) must reach the
+    signal day of the last trade day, and start at most ``max_signal_gap - 1`` sessions after the
+    first trade day's signal day; otherwise a ValueError names the gap (``partial_signal=True``
+    allows it, with a warning).  At each rebalance the day's scores are checked again (a Qlib
+    ``Signal`` or model is only seen there).  With Qlib initialised, ``benchmark``, ``universe``,
+    ``alpha_fill`` and the day fields the strategy reads are checked at construction too: every
+    missing field is listed at once with the import command that adds it.  What was tolerated (alpha
+    filled, NaN exposures, stale exposures, rescaled benchmarks, rebalances without a signal, NaN or
+    dropped scores: ``n_signal_nan``/``n_signal_inf``, converted dates) is counted in the diagnostics
+    and logged as warnings at the end of the run.  A rebalance whose risk inputs are refused
+    (:mod:`qlib_ext.optim.checks`) stops the backtest with an error naming the date and the store.
     """
 
     def __init__(self, *, signal: Any = None, benchmark: str = "csi500", universe: str = UNIVERSE,
                  rebalance_days: int = 5, preset: str | None = "figure10", optimizer: dict | None = None,
                  risk_store: str | None = None, tradability_day: str = "trade", alpha_fill: Any = "min",
                  risk_degree: float = 1.0, diagnostics_dir: str | None = None, artifact_path: str = ARTIFACTS.OPTIM,
-                 min_signal_coverage: float = MIN_SIGNAL_COVERAGE, **kwargs: Any) -> None:
+                 min_signal_coverage: float = MIN_SIGNAL_COVERAGE, max_signal_gap: int = MAX_SIGNAL_GAP,
+                 nonfinite: str = "raise", partial_signal: bool = False, **kwargs: Any) -> None:
         rebalance_days = _rebalance_days(rebalance_days)
+        if isinstance(max_signal_gap, bool) or not isinstance(max_signal_gap, (int, np.integer)) or max_signal_gap < 1:
+            raise ValueError(f"max_signal_gap must be a whole number of rebalance days >= 1, got {max_signal_gap!r}")
+        if nonfinite not in NONFINITE:
+            raise ValueError(f"nonfinite must be one of {NONFINITE}, got {nonfinite!r}")
         check_alpha_fill(alpha_fill)
         if not 0 <= min_signal_coverage <= 1:
             raise ValueError(f"min_signal_coverage must be in [0, 1], got {min_signal_coverage}")
@@ -213,8 +164,15 @@ class IndexEnhancementStrategy(WeightStrategyBase):
         if not 0 < risk_degree <= 1:
             raise ValueError(f"risk_degree must be in (0, 1], got {risk_degree}")
         kwargs.setdefault("order_generator_cls_or_obj", TradableOrderGen)
-        super().__init__(signal=_load_signal(signal), risk_degree=risk_degree, **kwargs)
+        self.signal_notes: list[str] = []                 # tolerated facts of the whole signal (tz conversion)
+        loaded = load_signal(signal, nonfinite, self.signal_notes,
+                             kwargs.get("model") is not None and kwargs.get("dataset") is not None)
+        super().__init__(signal=loaded, risk_degree=risk_degree, **kwargs)
         self.logger = get_module_logger("IndexEnhancementStrategy")
+        self.nonfinite, self.partial_signal, self.max_signal_gap = nonfinite, bool(partial_signal), int(max_signal_gap)
+        #: dates with a finite score of a pandas signal (None: a Qlib Signal or model, seen only day by day)
+        self.signal_days = finite_dates(loaded) if isinstance(loaded, (pd.Series, pd.DataFrame)) else None
+        self._gap: list[pd.Timestamp] = []
         self.benchmark, self.universe = str(benchmark).lower(), universe
         self.weight_field = _weight_field(benchmark)
         self.rebalance_days = rebalance_days
@@ -249,8 +207,35 @@ class IndexEnhancementStrategy(WeightStrategyBase):
     def reset(self, level_infra=None, common_infra=None, outer_trade_decision=None, **kwargs) -> None:
         super().reset(level_infra=level_infra, common_infra=common_infra,
                       outer_trade_decision=outer_trade_decision, **kwargs)
-        if level_infra is not None:  # a new backtest: fresh schedule and log
+        if level_infra is not None and hasattr(self, "log"):  # a new backtest: fresh schedule and log
             self.log, self._last_step, self._pending_value, self._fields = RebalanceLog(), None, None, None
+            self._gap = []
+            self.check_signal_span()
+
+    def check_signal_span(self) -> pd.DatetimeIndex:
+        """Signal days of this backtest outside a pandas signal's span (see the class docstring): a ValueError
+        naming the gap, or with ``partial_signal`` a warning and the days (skipped, not retried)."""
+        self._outside = pd.DatetimeIndex([])
+        if self.signal_days is None or self.trade_calendar is None:
+            return self._outside
+        from qlib.data import D
+
+        n = self.trade_calendar.get_trade_len()
+        first, last = (self.trade_calendar.get_step_time(k, shift=1)[0] for k in (0, n - 1))
+        needed = pd.DatetimeIndex(D.calendar(start_time=first, end_time=last))
+        gap, said = span_gap(self.signal_days, needed, self.max_signal_gap - 1)
+        if not said:
+            return self._outside
+        start, end = self.trade_calendar.get_all_time()
+        msg = (f"signal covers {self.signal_days[0].date()}..{self.signal_days[-1].date()}, but the backtest "
+               f"{pd.Timestamp(start).date()}..{pd.Timestamp(end).date()} trades on the signals of "
+               f"{needed[0].date()}..{needed[-1].date()}: {said}")
+        if not self.partial_signal:
+            raise ValueError(f"{msg}; give a signal for the whole backtest, shorten the backtest to the signal, "
+                             "or pass partial_signal=True (rebalances outside the signal are skipped and counted)")
+        self.logger.warning(f"{msg}; partial_signal=True: those rebalances are skipped")
+        self._outside = gap
+        return gap
 
     def generate_trade_decision(self, execute_result: list | None = None) -> TradeDecisionWO:
         step = self.trade_calendar.get_trade_step()
@@ -260,17 +245,34 @@ class IndexEnhancementStrategy(WeightStrategyBase):
         trade_start, trade_end = self.trade_calendar.get_step_time(step)
         pred_start, pred_end = self.trade_calendar.get_step_time(step, shift=1)
         score = self.signal.get_signal(start_time=pred_start, end_time=pred_end)
-        if score is None or as_score(score).empty:
-            self.log.skip(trade_start, pred_start, "no_signal", "no signal on the signal day; retried next day")
+        alpha, counts = (pd.Series(dtype=float), {}) if score is None else day_scores(score, pred_start, self.nonfinite)
+        if alpha.empty:
+            self._no_signal(pd.Timestamp(trade_start), pd.Timestamp(pred_start))
             return TradeDecisionWO([], self)
+        self._gap, self._day_counts = [], counts
         current = copy.deepcopy(self.trade_position)
-        target = self.generate_target_weight_position(score, current, trade_start, trade_end)
+        target = self.generate_target_weight_position(alpha, current, trade_start, trade_end)
         orders = self.order_generator.generate_order_list_from_target_weight_position(
             current=current, trade_exchange=self.trade_exchange, risk_degree=self.get_risk_degree(step),
             target_weight_position=target, pred_start_time=pred_start, pred_end_time=pred_end,
             trade_start_time=trade_start, trade_end_time=trade_end)
         self._last_step, self._pending_value = step, current.calculate_value()
         return TradeDecisionWO(orders, self)
+
+    def _no_signal(self, trade_day: pd.Timestamp, signal_day: pd.Timestamp) -> None:
+        """Record a rebalance day without a finite score; the ``max_signal_gap``-th in a row is a ValueError."""
+        if signal_day.normalize() in getattr(self, "_outside", ()):
+            self.log.skip(trade_day, signal_day, "no_signal", "signal day outside the signal's span (partial_signal)")
+            return
+        self._gap.append(signal_day)
+        if len(self._gap) >= self.max_signal_gap:
+            raise ValueError(
+                f"signal: no finite score on {len(self._gap)} signal days in a row "
+                f"({self._gap[0].date()}..{self._gap[-1].date()}, max_signal_gap {self.max_signal_gap}); the signal "
+                "has a hole or does not match the calendar: give scores for these days, or raise max_signal_gap")
+        self.log.skip(trade_day, signal_day, "no_signal",
+                      f"no finite score on the signal day ({len(self._gap)} of max_signal_gap {self.max_signal_gap} "
+                      "in a row); retried next day")
 
     def post_exe_step(self, execute_result: list | None) -> None:
         if self._pending_value is not None:
@@ -308,9 +310,16 @@ class IndexEnhancementStrategy(WeightStrategyBase):
         """Optimal target weights {stock: w > 0} for the trade day; records the rebalance's diagnostics."""
         trade_day = pd.Timestamp(trade_start_time)
         signal_day = get_pre_trading_date(trade_day, future=True)
-        inp, extra = self.optim_input(as_score(score), current, trade_day, signal_day)
-        res = self.optimizer.solve(inp)
-        rec = self.log.add(trade_day, signal_day, inp, res, **extra)
+        alpha, counts = day_scores(score, signal_day, self.nonfinite)
+        counts, self._day_counts = getattr(self, "_day_counts", None) or counts, None  # the raw day's counts
+        inp, extra = self.optim_input(alpha, current, trade_day, signal_day)
+        inp.notes.extend(self._day_notes(counts))
+        try:
+            res = self.optimizer.solve(inp)
+        except ValueError as exc:
+            raise ValueError(f"rebalance {trade_day.date()} (signal day {signal_day.date()}, risk store "
+                             f"{self.exposures.store}): {exc}") from exc
+        rec = self.log.add(trade_day, signal_day, inp, res, **extra, **counts)
         if res.status not in ("optimal",):
             self.logger.info(f"{trade_day.date()}: optimizer {res.status} ({res.solver}); relaxed {res.relaxed}")
         if rec["max_violation"] > 1e-6 and res.status == "optimal":
@@ -344,10 +353,23 @@ class IndexEnhancementStrategy(WeightStrategyBase):
         if self.optimizer.risk_aversion > 0:
             cov, spec = self.exposures.risk(signal_day)
             frames = {"factor_cov": cov, "specific_var": spec}
-        inp = OptimInput.build(alpha, bench, w0, industry=row["industry"].dropna().astype(np.int64),
-                               exposures=expo, suspended=masks["suspended"], limit_up=masks["limit_up"],
-                               limit_down=masks["limit_down"], alpha_fill=self.alpha_fill, **frames)
+        try:
+            inp = OptimInput.build(alpha, bench, w0, industry=row["industry"].dropna().astype(np.int64),
+                                   exposures=expo, suspended=masks["suspended"], limit_up=masks["limit_up"],
+                                   limit_down=masks["limit_down"], alpha_fill=self.alpha_fill, **frames)
+        except ValueError as exc:
+            raise ValueError(f"rebalance {trade_day.date()} (signal day {signal_day.date()}, risk store "
+                             f"{self.exposures.store}): {exc}") from exc
         return inp, {"exposure_date": exp_day, "n_signal": int(alpha.size), "n_stale_exposures": n_stale}
+
+    def _day_notes(self, counts: dict) -> list[str]:
+        """Notes of what the signal day's scores tolerated, and the signal-wide notes (tz conversion)."""
+        notes = list(self.signal_notes)
+        if counts.get("n_signal_inf"):
+            notes.append(f"{counts['n_signal_inf']} infinite scores dropped on the signal day (nonfinite='drop')")
+        if counts.get("n_signal_nan"):
+            notes.append(f"{counts['n_signal_nan']} NaN scores on the signal day (no signal for those stocks)")
+        return notes
 
     def _check_coverage(self, alpha: pd.Series, members: pd.Index, signal_day: pd.Timestamp) -> None:
         """ValueError when fewer than ``min_signal_coverage`` of the universe's members have a signal."""

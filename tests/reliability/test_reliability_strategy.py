@@ -204,3 +204,145 @@ def test_strategy_tolerated_inputs_are_counted_and_warned_at_the_end(ready):
                      "exposures carried from an earlier date for N stocks without a row that day": 1}
     assert "2 of 3 rebalances: alpha filled ('min') for N stocks without a signal (see optim/diagnostics)" in said
     assert len(said) == 3
+
+
+# -- signals that would trade silently on bad numbers (issue 19) ----------------------------------
+import warnings  # noqa: E402
+
+from qlib.data import D  # noqa: E402
+
+from qlib_ext.strategy.enhancement import MAX_SIGNAL_GAP  # noqa: E402
+
+EXECUTOR = {"class": "SimulatorExecutor", "module_path": "qlib.backtest.executor",
+            "kwargs": {"time_per_step": "day", "generate_portfolio_metrics": True}}
+
+
+def universe_pred(root: Path, start: str, end: str) -> pd.DataFrame:
+    """Scores for every csiall code on every session of [start, end]."""
+    codes = sorted(read_instruments(root, "csiall")["instrument"].unique())
+    return pred_for(codes, D.calendar(start_time=start, end_time=end))
+
+
+def backtest_run(strategy, start: str, end: str) -> IndexEnhancementStrategy:
+    from qlib.backtest import backtest
+
+    from qlib_ext.backtest import report_exchange_config
+
+    backtest(start_time=start, end_time=end, strategy=strategy, executor=EXECUTOR, benchmark="SH000905",
+             account=1e8, exchange_kwargs={"exchange": report_exchange_config(start, end)})
+    return strategy
+
+
+def test_strategy_infinite_score_is_an_error_naming_date_and_instrument(ready):
+    """Before: a +inf member score became alpha_fill='min' (the largest underweight) and the run went on."""
+    root, store = ready
+    pred = universe_pred(root, "2024-01-02", "2024-01-12")
+    pred.loc[(pd.Timestamp("2024-01-03"), pred.index[1][1]), "score"] = np.inf
+    pred.loc[(pd.Timestamp("2024-01-04"), pred.index[2][1]), "score"] = -np.inf
+    with pytest.raises(ValueError, match=rf"signal: 2 infinite scores, first \[\('2024-01-03', '{pred.index[1][1]}', "
+                                         r"inf\), \('2024-01-04', .*nonfinite='drop'"):
+        IndexEnhancementStrategy(signal=pred, risk_store=str(store))
+    with pytest.raises(ValueError, match=r"none of its \d+ scores is a finite number"):
+        IndexEnhancementStrategy(signal=pred * np.inf, risk_store=str(store), nonfinite="drop")
+    with pytest.raises(ValueError, match=r"nonfinite must be one of \('raise', 'drop'\), got 'keep'"):
+        IndexEnhancementStrategy(signal=pred, risk_store=str(store), nonfinite="keep")
+
+
+def test_strategy_infinite_scores_dropped_on_request_are_counted(ready):
+    root, store = ready
+    pred = universe_pred(root, "2024-01-02", "2024-01-12")
+    day = pd.Timestamp("2024-01-03")                         # the signal day of the first trade day, 01-04
+    from qlib_ext.data.panel import read_panel
+
+    weight = read_panel(root, "w_csi500").loc[day]
+    codes = weight.index[weight > 0]                         # benchmark members: always in the optimizer input
+    pred.loc[(day, codes[0]), "score"] = np.inf
+    pred.loc[(day, codes[1]), "score"] = -np.inf
+    pred.loc[(day, codes[2]), "score"] = np.nan
+    s = backtest_run(IndexEnhancementStrategy(signal=pred, risk_store=str(store), nonfinite="drop"),
+                     "2024-01-04", "2024-01-11")
+    diag = s.diagnostics()
+    first = diag.iloc[0]
+    assert first["signal_date"] == day and first["n_signal_inf"] == 2 and first["n_signal_nan"] == 1
+    assert "2 infinite scores dropped on the signal day (nonfinite='drop')" in first["notes"]
+    first_inp = s.log.weights[0].set_index("instrument")
+    finite = pred.loc[day, "score"].drop(codes[:3])
+    assert first_inp.loc[codes[:3], "alpha"].tolist() == [finite.min()] * 3   # dropped: alpha_fill, like a NaN
+    assert s.warn_tolerated()["N infinite scores dropped on the signal day (nonfinite='drop')"] == 1
+
+
+def test_strategy_signal_ending_before_the_backtest_names_the_gap(ready):
+    """Before: every rebalance after the signal's end was "no signal, retried next day" and the run reported
+    a normal-looking performance."""
+    root, store = ready
+    pred = universe_pred(root, "2024-01-02", "2024-01-12")
+    with pytest.raises(ValueError, match=r"signal covers 2024-01-02\.\.2024-01-12, but the backtest 2024-01-03\.\."
+                                         r"2024-02-29 trades on the signals of 2024-01-02\.\.2024-02-28: no signal "
+                                         r"after 2024-01-12 \(\d+ sessions, 2024-01-15\.\.2024-02-28\).*partial_signal"):
+        backtest_run(IndexEnhancementStrategy(signal=pred, risk_store=str(store)), "2024-01-03", "2024-02-29")
+    s = backtest_run(IndexEnhancementStrategy(signal=pred, risk_store=str(store), partial_signal=True),
+                     "2024-01-03", "2024-02-29")
+    diag = s.diagnostics()
+    outside = diag[diag["signal_date"] > "2024-01-12"]
+    assert len(outside) > MAX_SIGNAL_GAP and (outside["status"] == "no_signal").all()
+    assert (outside["notes"] == "signal day outside the signal's span (partial_signal)").all()
+    assert (diag.loc[diag["signal_date"] <= "2024-01-12", "status"] != "no_signal").all()
+
+
+def test_strategy_signal_starting_after_the_first_trade_day_is_tolerated_a_few_sessions(ready):
+    """Qlib's usual setup (the test segment and the backtest start together) leaves the first day without a
+    signal: allowed up to max_signal_gap - 1 sessions, more is the span error."""
+    root, store = ready
+    s = backtest_run(IndexEnhancementStrategy(signal=universe_pred(root, "2024-01-03", "2024-01-12"),
+                                              risk_store=str(store)), "2024-01-03", "2024-01-10")
+    assert s.diagnostics()["status"].iloc[0] == "no_signal"
+    with pytest.raises(ValueError, match=r"no signal before 2024-01-10 \(5 sessions, 2024-01-03\.\.2024-01-09\)"):
+        backtest_run(IndexEnhancementStrategy(signal=universe_pred(root, "2024-01-10", "2024-01-12"),
+                                              risk_store=str(store)), "2024-01-04", "2024-01-12")
+
+
+def test_strategy_consecutive_days_without_signal_fail_after_max_signal_gap(ready):
+    """A hole inside the span (every score of ten sessions NaN; the first rebalance that meets it trades on
+    01-17, signal day 01-16, then it is retried daily): before, retried forever."""
+    root, store = ready
+    pred = universe_pred(root, "2024-01-02", "2024-02-09")
+    days = pred.index.get_level_values("datetime")
+    pred.loc[(days >= "2024-01-15") & (days <= "2024-01-26"), "score"] = np.nan
+    with pytest.raises(ValueError, match=rf"signal: no finite score on {MAX_SIGNAL_GAP} signal days in a row "
+                                         rf"\(2024-01-16\.\.2024-01-22, max_signal_gap {MAX_SIGNAL_GAP}\)"):
+        backtest_run(IndexEnhancementStrategy(signal=pred, risk_store=str(store)), "2024-01-03", "2024-02-08")
+    s = backtest_run(IndexEnhancementStrategy(signal=pred, risk_store=str(store), max_signal_gap=20),
+                     "2024-01-03", "2024-02-08")
+    skipped = s.diagnostics()["status"] == "no_signal"
+    assert skipped.sum() == 9
+    assert "(9 of max_signal_gap 20 in a row)" in s.diagnostics()["notes"][skipped].iloc[-1]
+    with pytest.raises(ValueError, match=r"max_signal_gap must be a whole number of rebalance days >= 1, got 0"):
+        IndexEnhancementStrategy(signal=pred, risk_store=str(store), max_signal_gap=0)
+
+
+def test_strategy_tz_aware_signal_is_converted_with_a_warning(ready):
+    """Before: pandas' "Level type mismatch" at the first rebalance."""
+    root, store = ready
+    pred = universe_pred(root, "2024-01-02", "2024-01-12")
+    utc = pred.copy()
+    dates = pred.index.get_level_values("datetime").tz_localize("Asia/Shanghai").tz_convert("UTC")
+    utc.index = pd.MultiIndex.from_arrays([dates, pred.index.get_level_values("instrument")],
+                                          names=["datetime", "instrument"])
+    with pytest.warns(UserWarning, match=r"signal: datetimes were tz-aware \(UTC\); converted to Asia/Shanghai dates"):
+        out = normalise_signal(utc)
+    pd.testing.assert_frame_equal(out, pred)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        s = backtest_run(IndexEnhancementStrategy(signal=utc, risk_store=str(store)), "2024-01-04", "2024-01-11")
+    diag = s.diagnostics()
+    assert (diag["status"] == "optimal").all()
+    assert diag["notes"].str.contains("datetimes were tz-aware").all()
+
+
+def test_strategy_signal_none_says_which_shapes_are_accepted():
+    """Before: Qlib's NotImplementedError("This type of signal is not supported")."""
+    with pytest.raises(ValueError, match=r"signal: none given; expected a Qlib pred\.pkl.*a Qlib Signal.*"
+                                         r"\(model, dataset\) pair"):
+        IndexEnhancementStrategy()
+    with pytest.raises(ValueError, match=r"signal: got a set; expected a Qlib pred\.pkl"):
+        IndexEnhancementStrategy(signal={1, 2})
