@@ -20,7 +20,8 @@ import pandas as pd
 
 from ..schema import BENCHMARKS, INDEX_FIELDS, INDEX_INSTRUMENTS, MARKETS, STOCK_FIELDS, WEIGHT_FIELDS
 from .calendar import MINUTES_PER_DAY, minute_offsets
-from .codes import is_index
+from .codes import is_index, to_tushare
+from .importers.validate import FACTOR_JUMP_TOL, FACTOR_STEP_MIN, MAX_LIMIT
 from .report import DataReport, Finding, check_report  # noqa: F401  (Finding: re-exported)
 from .requirements import (  # noqa: F401  (re-exported: the public names of data.check)
     CASE_FIX,
@@ -270,6 +271,47 @@ def _check_values(rep: CheckReport, inst: str, x: dict[str, np.ndarray], labels:
                 fl("warning", "paused", (p == 1) & np.isfinite(c), "suspended (paused=1) but close is not NaN", "close")
 
 
+def _check_factor_jumps(rep: CheckReport, inst: str, x: dict[str, np.ndarray], labels: Sequence[str],
+                        accepted: set[str]) -> None:
+    """A ``factor`` step whose adjusted close-to-close move no daily price limit explains (the importer's rule,
+    :data:`~qlib_ext.data.importers.validate.FACTOR_JUMP_TOL`): an error naming stock and date, a warning
+    where ``meta/dataset.json`` lists it under ``accepted_factor_jumps`` (``--accept-factor-jumps``)."""
+    c, f = x.get("close"), x.get("factor")
+    if c is None or f is None:
+        return
+    ok = np.isfinite(c) & np.isfinite(f) & (c > 0) & (f > 0)
+    idx = np.maximum.accumulate(np.where(ok, np.arange(len(c)), -1))
+    prev = np.r_[-1, idx[:-1]]
+    has = ok & (prev >= 0)
+    p = np.maximum(prev, 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        step = np.abs(f / f[p] - 1)
+        unexplained = np.abs(np.log(c / c[p])) - np.log1p(MAX_LIMIT)
+    bad = has & (step >= FACTOR_STEP_MIN) & (unexplained > FACTOR_JUMP_TOL)
+    if not bad.any():
+        return
+    code = to_tushare(inst)
+    keys = [f"{code} {labels[t].replace('-', '')}" for t in np.flatnonzero(bad)]
+    known = np.array([k in accepted for k in keys])
+    for level, mask, note in (("error", ~known, "fix the factor (or re-import with --accept-factor-jumps if it is "
+                               "right)"), ("warning", known, "accepted at import (accept_factor_jumps)")):
+        if mask.any():
+            t = np.flatnonzero(bad)[np.flatnonzero(mask)[0]]
+            rep.add(level, "factor_jump", f"factor {f[p[t]]:.6g} -> {f[t]:.6g} while the adjusted close moves "
+                    f"{c[t] / c[p[t]] - 1:+.1%} ({c[p[t]]:.6g} -> {c[t]:.6g}): no daily price limit (at most "
+                    f"{MAX_LIMIT:.0%}) explains it beyond {FACTOR_JUMP_TOL} log points; {note}", inst, "factor",
+                    labels[t], int(mask.sum()))
+
+
+def accepted_jumps(root: str | Path) -> set[str]:
+    """``code YYYYMMDD`` of the factor jumps the import accepted (``meta/dataset.json``)."""
+    path = Path(root) / "meta" / "dataset.json"
+    try:
+        return set(json.loads(path.read_text()).get("accepted_factor_jumps") or []) if path.exists() else set()
+    except (ValueError, AttributeError):
+        return set()
+
+
 def _member_mask(spans: pd.DataFrame, cols: dict[str, int], days: pd.DatetimeIndex) -> np.ndarray:
     """(calendar x instrument) bool: inside a membership span (difference array, no loop over days)."""
     diff = np.zeros((len(days) + 1, len(cols)), dtype=np.int16)
@@ -448,6 +490,7 @@ def check_dataset(root: str | Path, max_instruments: int | None = None, required
     last = base.groupby("instrument")["end"].max().reindex(checked)
     i0, i1 = days.searchsorted(first.to_numpy(), "left"), days.searchsorted(last.to_numpy(), "right") - 1
     missing: dict[str, list[str]] = {}
+    accepted = accepted_jumps(root)
     present_any: set[str] = set()
     n_dirs = 0
     for k, inst in enumerate(checked):
@@ -460,6 +503,7 @@ def check_dataset(root: str | Path, max_instruments: int | None = None, required
         _check_stock_layout(rep, inst, extent, present, (int(i0[k]), int(max(i1[k], i0[k]))), required, labels,
                             missing)
         _check_values(rep, inst, data, labels)
+        _check_factor_jumps(rep, inst, data, labels, accepted)
     _report_missing(rep, missing, n_dirs, required)
     if require:
         _check_requirements(root, rep, dirs, stocks, cals, require, present_any)

@@ -53,7 +53,8 @@ class DataReport:
 
     ``source``: the source directory of an import, the dataset of a check; ``out``: the dataset an import
     wrote; ``mode``: ``new``, ``augment`` or ``check``; ``guidance``: lines a check prints after the findings
-    (what each use of the dataset still needs and the command that adds it).
+    (what each use of the dataset still needs and the command that adds it); ``options``: the import's
+    options (``units``, ``encoding``, ``accept_factor_jumps``, ``strict``), which the readers consult.
     """
 
     source: str
@@ -66,6 +67,7 @@ class DataReport:
     seconds: float | None = None
     timings: dict[str, float] = dc_field(default_factory=dict)    # phase -> seconds
     guidance: list[str] = dc_field(default_factory=list)
+    options: dict[str, object] = dc_field(default_factory=dict)   # how the import was asked: units, encoding, ...
 
     def __post_init__(self) -> None:
         self._t = time.perf_counter()

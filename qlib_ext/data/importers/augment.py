@@ -73,6 +73,7 @@ def augment_dataset(root: Path, inp: Inputs, report: ImportReport, strict: bool,
     shutil.rmtree(stage, ignore_errors=True)
     counts = {"stocks not in the target (skipped)": 0, "stock fields added": 0, "close mismatches": 0}
     stats: dict = {}
+    _renormalise_weights(root, inp, off, report)
     try:
         bar = tqdm(total=N, desc="augment stocks", unit="stock", disable=not progress)
         for c0 in range(0, N, BLOCK):
@@ -110,6 +111,45 @@ def augment_dataset(root: Path, inp: Inputs, report: ImportReport, strict: bool,
         shutil.rmtree(stage, ignore_errors=True)
         if (root / ".staging").is_dir() and not any((root / ".staging").iterdir()):
             (root / ".staging").rmdir()
+
+
+def target_cells(root: Path, stocks: list[str], off: int, T: int) -> np.ndarray:
+    """(T, N) bool: the source-grid cells an augment writes (the stock has a folder in the target and the day
+    lies inside its existing ``close`` (or first) bin)."""
+    out = np.zeros((T, len(stocks)), dtype=bool)
+    for j, inst in enumerate(stocks):
+        folder = root / "features" / inst.lower()
+        have = _day_fields(folder) if folder.is_dir() else set()
+        if have:
+            start, n = _extent(folder, have)
+            out[max(start - off, 0):max(min(start + n - off, T), 0), j] = True
+    return out
+
+
+def _renormalise_weights(root: Path, inp: Inputs, off: int, report: ImportReport) -> None:
+    """Benchmark weights summing to 1 over the members the target holds: members whose stock (or day) is not in
+    the target are dropped and the day's weights renormalised (a warning counts them), so the augmented
+    dataset passes ``data check``'s weight sums."""
+    weights = [k for k in inp.extra if k.startswith("w_")]
+    if not weights:
+        return
+    g = inp.daily.grid
+    cells = target_cells(root, g.stocks, off, len(g.days))
+    for k in weights:
+        w = inp.extra[k]
+        dropped = np.nan_to_num(w) > 0
+        dropped &= ~cells
+        if not dropped.any():
+            continue
+        kept = np.where(cells, np.nan_to_num(w), 0.0)
+        tot = kept.sum(axis=1, keepdims=True, dtype=np.float64)
+        inp.extra[k] = np.where(np.isnan(w), np.nan, np.divide(kept, tot, out=np.zeros_like(kept, dtype=np.float64),
+                                                              where=tot > 0)).astype(np.float32)
+        t, j = np.nonzero(dropped)
+        names = sorted({g.stocks[x] for x in j})
+        report.warn("weight_renormalised", report.source, f"{k}: {len(names)} members are not in the target dataset "
+                    f"(or not on those days): their weight on {len(set(t))} days is given to the other members "
+                    "(renormalised to 1)", key=names[0], field=k, count=int(t.size), examples=names[1:6])
 
 
 def _augment_stock(root: Path, stage: Path, inst: str, ours: dict[str, np.ndarray], off: int, T: int,

@@ -56,15 +56,18 @@ CONVENTIONS = {
 
 
 def import_dataset(source: str | Path, out: str | Path | None = None, *, augment: str | Path | None = None,
-                   strict: bool = False, units: str = "auto", start=None, end=None, progress: bool = True
-                   ) -> ImportReport:
+                   strict: bool = False, units: str = "auto", start=None, end=None, progress: bool = True,
+                   encoding: str | None = None, accept_factor_jumps: bool = False) -> ImportReport:
     """Import tushare-like CSV/Parquet files from ``source`` into a Qlib dataset at ``out``.
 
     ``augment=QLIB_DIR`` instead adds only the fields that an existing dataset lacks (its existing
     files stay byte-identical).  ``units`` is ``auto`` (detected per file and reported), ``fixture``
     (shares, CNY) or ``tushare`` (lots, kCNY, 10^4 shares).  ``start``/``end`` clip the rows.
     Raises :class:`ImportValidationError` (with ``.report``) when a check fails; warnings are saved in
-    ``meta/import_report.json`` and become errors with ``strict=True``.
+    ``meta/import_report.json`` and become errors with ``strict=True``.  ``encoding`` names the text
+    encoding of CSV files (default: detected from a BOM, else UTF-8; e.g. ``gbk``).  An ``adj_factor`` jump
+    that prices do not explain (:data:`~.validate.FACTOR_JUMP_TOL`) is an error unless
+    ``accept_factor_jumps`` (then a warning, listed in ``meta/dataset.json``).
     """
     t0 = time.time()
     if units not in UNITS:
@@ -73,6 +76,7 @@ def import_dataset(source: str | Path, out: str | Path | None = None, *, augment
         raise ValueError("give exactly one of out= (a new dataset) or augment= (an existing Qlib directory)")
     target = Path(augment or out).expanduser().resolve()
     report = ImportReport(str(Path(source).expanduser()), str(target), "augment" if augment else "new")
+    report.options.update(units=units, encoding=encoding, accept_factor_jumps=accept_factor_jumps, strict=strict)
     files = discover(source, report)
     calendar = read_calendar(target) if augment else None
     inp = load_inputs(files, report, units, start, end, calendar)
@@ -164,6 +168,7 @@ def _write_meta(w: DatasetWriter, inp: Inputs, report: ImportReport, minutes: bo
         "start": str(g.days[0].date()), "end": str(g.days[-1].date()), "n_instruments": len(g.stocks),
         "index_instruments": sorted(inp.index_bars), "minute_bars": minutes, "fields": fields,
         "units": report.units, "weights": inp.weight_notes, "conventions": CONVENTIONS,
+        "accepted_factor_jumps": report.stats.get("adj_factor jumps (accepted)", []),
     })
     pd.DataFrame({"instrument": g.stocks, "ts_code": [ts_code(s) for s in g.stocks],
                   "first_date": g.days[g.first].strftime("%Y-%m-%d"), "last_date": g.days[g.last].strftime("%Y-%m-%d")}

@@ -181,9 +181,15 @@ def load_daily(path: Path, report: ImportReport, units: str = "auto", start=None
 
 
 def _no_amount(units: str, name: str, report: ImportReport) -> str:
-    chosen = "fixture" if units == "auto" else units
-    report.units[name] = f"vol in {'lots' if chosen == 'tushare' else 'shares'} ({'given' if units != 'auto' else 'assumed: no amount column to detect from'})"
-    return chosen
+    """Units of a daily file without ``amount``: only ``units`` can say (vol in shares and in lots look alike)."""
+    if units == "auto":
+        report.error("units_ambiguous", name, "vol units cannot be detected: the file has no amount column (amount/vol "
+                     "is how shares are told from tushare's lots of 100); a wrong guess makes volume and turnover "
+                     "100x off. Pass --units fixture (vol in shares) or --units tushare (vol in lots, amount in kCNY)",
+                     field="vol")
+        return "fixture"
+    report.units[name] = f"vol in {'lots' if units == 'tushare' else 'shares'} (given)"
+    return units
 
 
 def load_keyed(path: Path, grid: StockGrid, report: ImportReport, wanted: Sequence[str], optional: Sequence[str] = (),

@@ -96,7 +96,8 @@ def _spans_frame(df: pd.DataFrame, name: str, report: ImportReport, code_col: st
     """Parse in/out dates (out null = open-ended) and codes; flag bad ones."""
     df = df.copy()
     df["_in"] = pd.DatetimeIndex(parse_dates(df["in_date"]))
-    out = df["out_date"] if "out_date" in df else pd.Series([None] * len(df))
+    # as text first: a nullable Int64/float column (20240329, <NA>) cannot be filled with a string
+    out = df["out_date"].astype("string") if "out_date" in df else pd.Series([None] * len(df), dtype="string")
     df["_out"] = pd.DatetimeIndex(parse_dates(out.fillna("21001231")))
     bad = np.isnat(df["_in"].to_numpy()) | (np.isnat(df["_out"].to_numpy()) & out.notna().to_numpy())
     flag_rows(report, "error", "date_format", name, bad, lambda i: f"in_date/out_date {df['in_date'].iloc[i]!r}/"

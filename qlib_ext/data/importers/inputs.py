@@ -65,7 +65,9 @@ def _adj_factor(files: dict, d: DailyData, report: ImportReport) -> None:
                      key=d.grid.key(t[0], j[0]), field="adj_factor", count=t.size)
     report.raise_if_failed()
     check_factor_steps(report, name, f, d.raw["open"], d.raw["close"], traded_mask(d),
-                       d.raw.get("pre_close"), d.grid.days, [ts_code(s) for s in d.grid.stocks])
+                       d.raw.get("pre_close"), d.grid.days, [ts_code(s) for s in d.grid.stocks],
+                       accept_jumps=bool(report.options.get("accept_factor_jumps")))
+    report.raise_if_failed()
 
 
 def _per_stock_coverage(report: ImportReport, name: str, d: DailyData, panel: np.ndarray, check: str, field: str,

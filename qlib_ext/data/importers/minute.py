@@ -23,7 +23,7 @@ from .daily import DailyData, StockGrid, ts_code
 from .derive import factor_panel
 from .report import ImportReport
 from .sources import LazyKeys, numeric, qlib_codes, read_table
-from .units import TRADE_SCALES, UnitVote
+from .units import TRADE_DESC, TRADE_SCALES, UnitVote
 from .validate import check_bars, check_codes_dates, check_duplicates, flag_rows, off_calendar
 
 FIELDS = ("open", "high", "low", "close", "volume", "amount")
@@ -50,7 +50,8 @@ class MinuteBars:
     data: dict[str, np.ndarray]
 
 
-def _read_one(path: Path, grid: StockGrid, units: str, report: ImportReport) -> pd.DataFrame:
+def _read_one(path: Path, grid: StockGrid, units: str, report: ImportReport, daily_units: str = "fixture"
+              ) -> pd.DataFrame:
     """One minute file -> rows (j, t, slot, fields in shares/CNY) after its checks."""
     name = path.name
     df = read_table(path, ("ts_code", "trade_time", "open", "high", "low", "close", "vol"), ("amount",), report)
@@ -88,9 +89,11 @@ def _read_one(path: Path, grid: StockGrid, units: str, report: ImportReport) -> 
     if "amount" in df:
         vote.update(rows, df["amount"].to_numpy(float), df["vol"].to_numpy(float), df["low"].to_numpy(float),
                     df["high"].to_numpy(float), LazyKeys(keys))
+    if units != "auto" or vote.n["fixture"] + vote.n["tushare"]:
         chosen = vote.decide(units, report)
-    else:
-        chosen = "fixture" if units == "auto" else units
+    else:                                   # nothing to detect from: the daily file's units (detected or given)
+        chosen = daily_units
+        report.units[name] = f"{TRADE_DESC[chosen]} (as the daily file: no amount/vol to detect from)"
     report.raise_if_failed()
     vm, am = TRADE_SCALES[chosen]
     out = pd.DataFrame({"j": j, "t": t, "slot": slot})
@@ -105,7 +108,7 @@ def load_minutes(paths: list[Path], daily: DailyData, units: str, report: Import
     if not paths:
         return None
     grid, daily_raw = daily.grid, daily.raw
-    rows = pd.concat([_read_one(p, grid, units, report) for p in paths], ignore_index=True)
+    rows = pd.concat([_read_one(p, grid, units, report, daily.units) for p in paths], ignore_index=True)
     if rows.empty:
         return None
     cross = rows["j"].to_numpy() * len(grid.days) + rows["t"].to_numpy()

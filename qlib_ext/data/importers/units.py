@@ -6,7 +6,9 @@ CNY, ``daily_basic`` gives share counts in 10^4 shares and ``bak_basic`` in 10^8
 
 Detection (``units="auto"``): a traded bar's ``amount / vol`` is its average price, so it lies in
 [low, high] in shares/CNY and in [low, high] / 10 in lots/kCNY; each row votes (1% tolerance) and
-the majority wins.  A file whose rows vote both ways is an error (``mixed_units``).  Share counts
+the majority wins.  A file whose rows vote both ways is an error (``mixed_units``); a daily file with
+no usable ``amount`` (no column, or no row with both) is an error (``units_ambiguous``) that names the
+``--units`` fix, since vol in shares and in lots cannot be told apart.  Share counts
 are scaled so that the median float market cap (float shares x close) is nearest 10^10 CNY, the
 order of an A-share's median; the three candidate scales are four orders of magnitude apart.
 """
@@ -55,8 +57,9 @@ class UnitVote:
         nf, nt = self.n["fixture"], self.n["tushare"]
         if units == "auto":
             if nf == nt == 0:
-                report.warn("units_undetected", self.file, f"no row has both {what} to detect units from; "
-                            "assumed shares/CNY (pass units='tushare' for lots/kCNY)")
+                report.error("units_ambiguous", self.file, f"no row has both {what} to detect units from (amount "
+                             "is empty or vol is 0): a wrong guess makes volume and turnover 100x off. Pass --units "
+                             "fixture (vol in shares, amount in CNY) or --units tushare (lots, kCNY)", field="vol")
                 chosen = "fixture"
             else:
                 chosen = "fixture" if nf >= nt else "tushare"

@@ -25,6 +25,14 @@ WEIGHT_TOL = 5e-3
 FACTOR_STEP_MIN = 0.01
 #: With ``pre_close`` given, an adjusted return off the exchange's change by more than this is flagged.
 CHANGE_TOL = 1e-3
+#: An adjustment-factor jump is an error (not a warning) when the adjusted close-to-close move it makes is
+#: unexplained by more than this, in log points (0.2 = 22%): with ``pre_close``, |ln(adjusted close ratio) -
+#: ln(close / pre_close)|; without it, at a factor step, |ln(adjusted close ratio)| beyond the largest
+#: daily price limit, ln(1.3) (Beijing's 30%).  A factor applied a day late for a dividend stays a
+#: warning; a 10x step (adjusted close x10, ``change`` +900%) or a bonus issue adjusted on the wrong day is an
+#: error, unless ``accept_factor_jumps=True`` (``--accept-factor-jumps``) keeps it as a warning.
+FACTOR_JUMP_TOL = 0.2
+MAX_LIMIT = 0.3
 
 
 class RowNumbers:
@@ -204,8 +212,8 @@ def check_unknown(report: ImportReport, file: str, codes: pd.Series, known: set[
 
 def check_factor_steps(report: ImportReport, file: str, factor: np.ndarray, open_: np.ndarray, close: np.ndarray,
                        traded: np.ndarray, pre_close: np.ndarray | None, days: pd.DatetimeIndex,
-                       names: Sequence[str]) -> int:
-    """Adjustment-factor steps that no price gap explains (warnings); (days x stocks) raw panels, NaN = no row.
+                       names: Sequence[str], accept_jumps: bool = False) -> int:
+    """Adjustment-factor steps that no price gap explains; (days x stocks) raw panels, NaN = no row.
 
     With ``pre_close`` (the exchange's ex-adjusted previous close, as in tushare ``daily``) the check is
     exact: the adjusted return ``close_t f_t / (close_{t-1} f_{t-1}) - 1`` must equal the exchange's
@@ -213,7 +221,8 @@ def check_factor_steps(report: ImportReport, file: str, factor: np.ndarray, open
     a step ``r = f_t / f_{t-1} - 1`` of at least 1% whose raw open is not below the previous raw close
     (``(open_t / close_{t-1} - 1) * r >= 0``) has no ex-date-like gap.  That catches factor steps applied
     on the wrong day (the fixture's glitches.csv) but also flags real ex-dates that opened up by
-    the dividend, so it is a warning to look at, not proof.
+    the dividend, so it is a warning to look at, not proof.  A jump unexplained beyond
+    :data:`FACTOR_JUMP_TOL` is an error naming stock and date (a warning with ``accept_jumps``).
     """
     exact = exact_check(pre_close)
     hits = [_factor_block(fill_both(factor[:, c:c + 512].astype(np.float64)), open_[:, c:c + 512],
@@ -221,19 +230,44 @@ def check_factor_steps(report: ImportReport, file: str, factor: np.ndarray, open
                           pre_close[:, c:c + 512] if exact else None, c) for c in range(0, factor.shape[1], 512)]
     t = np.concatenate([h[0] for h in hits])
     j = np.concatenate([h[1] for h in hits])
-    info = np.concatenate([h[2] for h in hits]) if t.size else np.zeros((0, 6))
+    info = np.concatenate([h[2] for h in hits]) if t.size else np.zeros((0, 7))
     how = "adjusted return differs from close/pre_close - 1 by" if exact else \
         "factor step with no ex-date price gap: step"
     if t.size:
         order = np.lexsort((j, t))
         t, j, info = t[order], j[order], info[order]
         lab = [f"{names[jj]} {days[tt]:%Y%m%d}" for tt, jj in zip(t, j)]
-        pf, f, size, pc, c, o = info[0]
-        msg = (f"adj_factor {pf:.7g} -> {f:.7g}: {how} {size:.3%} (raw close {pc:.6g} -> {c:.6g}, open {o:.6g})")
-        report.warn("adj_factor_step", file, msg, key=lab[0], field="adj_factor", count=t.size,
-                    examples=lab[1:1 + MAX_EXAMPLES])
+        jump = info[:, 6] > FACTOR_JUMP_TOL
+        small = ~jump
+        if small.any():
+            i = int(np.flatnonzero(small)[0])
+            pf, f, size, pc, c, o, _ = info[i]
+            msg = f"adj_factor {pf:.7g} -> {f:.7g}: {how} {size:.3%} (raw close {pc:.6g} -> {c:.6g}, open {o:.6g})"
+            rest = [lab[k] for k in np.flatnonzero(small)[1:1 + MAX_EXAMPLES]]
+            report.warn("adj_factor_step", file, msg, key=lab[i], field="adj_factor", count=int(small.sum()),
+                        examples=rest)
+        if jump.any():
+            _report_jumps(report, file, info[jump], [lab[k] for k in np.flatnonzero(jump)], exact, accept_jumps)
         report.stats["adj_factor steps flagged"] = lab
     return int(t.size)
+
+
+def _report_jumps(report: ImportReport, file: str, info: np.ndarray, lab: list[str], exact: bool, accept: bool) -> None:
+    """One finding for the factor jumps beyond :data:`FACTOR_JUMP_TOL`: an error unless accepted."""
+    pf, f, _, pc, c, _, un = info[0]
+    adj = c * f / (pc * pf) - 1
+    why = ("close / pre_close does not explain it" if exact else
+           f"no daily price limit (at most {MAX_LIMIT:.0%}) explains it")
+    msg = (f"adj_factor jumps {pf:.7g} -> {f:.7g} (x{f / pf:.4g}) while the raw close goes {pc:.6g} -> {c:.6g}: the "
+           f"adjusted close moves {adj:+.1%} and {why} (unexplained {un:.2f} log points > {FACTOR_JUMP_TOL}); ")
+    if accept:
+        report.warn("adj_factor_jump", file, msg + "accepted (accept_factor_jumps)", key=lab[0], field="adj_factor",
+                    count=len(lab), examples=lab[1:1 + MAX_EXAMPLES])
+    else:
+        report.error("adj_factor_jump", file, msg + "fix the adj_factor rows of that stock, or import with "
+                     "--accept-factor-jumps (import_dataset(accept_factor_jumps=True)) if it is right",
+                     key=lab[0], field="adj_factor", count=len(lab), examples=lab[1:1 + MAX_EXAMPLES])
+    report.stats["adj_factor jumps" + (" (accepted)" if accept else "")] = lab
 
 
 def exact_check(pre_close: np.ndarray | None) -> bool:
@@ -242,7 +276,8 @@ def exact_check(pre_close: np.ndarray | None) -> bool:
 
 def _factor_block(factor: np.ndarray, open_: np.ndarray, close: np.ndarray, traded: np.ndarray,
                   pre_close: np.ndarray | None, c0: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`check_factor_steps` on a block of columns: (t, j, [prev factor, factor, size, prev close, close, open])."""
+    """:func:`check_factor_steps` on a block of columns: (t, j, [prev factor, factor, size, prev close, close, open,
+    unexplained log move])."""
     T, n = factor.shape
     idx = np.maximum.accumulate(np.where(traded, np.arange(T)[:, None], -1), axis=0)   # last traded row <= t
     prev = np.vstack([np.full((1, n), -1), idx[:-1]])
@@ -251,12 +286,16 @@ def _factor_block(factor: np.ndarray, open_: np.ndarray, close: np.ndarray, trad
     pc = np.where(has_prev, close[np.maximum(prev, 0), cols], np.nan)
     pf = np.where(has_prev, factor[np.maximum(prev, 0), cols], np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
+        log_adj = np.log(close * factor / (pc * pf))
         if pre_close is not None:
             size = np.abs(close * factor / (pc * pf) - close / pre_close)
             bad = has_prev & (size > CHANGE_TOL)
+            unexplained = np.abs(log_adj - np.log(close / pre_close))
         else:
             size = factor / pf - 1
-            bad = has_prev & (np.abs(size) >= FACTOR_STEP_MIN) & ((open_ / pc - 1) * size >= 0)
+            step = has_prev & (np.abs(size) >= FACTOR_STEP_MIN)
+            unexplained = np.where(step, np.abs(log_adj) - np.log1p(MAX_LIMIT), 0.0)
+            bad = step & (((open_ / pc - 1) * size >= 0) | (unexplained > FACTOR_JUMP_TOL))
     t, j = np.nonzero(bad)
-    info = np.stack([pf[t, j], factor[t, j], size[t, j], pc[t, j], close[t, j], open_[t, j]], axis=1)
+    info = np.stack([pf[t, j], factor[t, j], size[t, j], pc[t, j], close[t, j], open_[t, j], unexplained[t, j]], axis=1)
     return t, j + c0, info
