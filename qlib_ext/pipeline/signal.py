@@ -6,12 +6,19 @@ the minute-factor LightGBM, each retrained yearly by ``qlib_ext.models.Rolling``
 enhancement template's own model (``signal.workflow: null``): :func:`rolling_task` wraps it in the
 same ``Rolling``.  Either way the out-of-sample signal over the whole backtest span lands in
 ``<out>/signal/pred.pkl`` (and ``label.pkl``) for the backtests and the sweep.
+
+Members the data cannot feed are left out before training (``signal.exclude: [lgb_minute]``, set by
+:func:`qlib_ext.pipeline.preflight.make_plan` when minute bars are missing): :func:`exclude_members`
+drops them from the ``Ensemble`` and, when a dropped member was the one on the task's own dataset
+(the minute-factor LightGBM on ``MinuteFactors``), the first kept member's dataset becomes the task's
+(loaded once, and ``SignalRecord`` reads its labels) so that no minute factor is ever loaded.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +30,72 @@ SIGNAL_RECORDS = [
     {"class": "SigAnaRecord", "module_path": "qlib.workflow.record_temp",
      "kwargs": {"ana_long_short": False, "ann_scaler": 252}},
 ]
+
+
+@dataclass(frozen=True)
+class Member:
+    """One model of the signal: its name, model class, handler config and whether it has its own dataset."""
+
+    name: str
+    model: str
+    handler: dict
+    own_dataset: bool
+
+
+def _model_name(model: Mapping) -> str:
+    """A model config's name: a ``Rolling`` preset's name (``lgb_minute``), else the class of what it rolls."""
+    if model.get("class") == "Rolling":
+        inner = (model.get("kwargs") or {}).get("model")
+        return inner if isinstance(inner, str) else _model_name(inner or {})
+    return str(model.get("class", "model"))
+
+
+def signal_members(task: Mapping) -> list[Member]:
+    """The models of a signal task: an ``Ensemble``'s members, else the task's one model."""
+    model = task.get("model") or {}
+    task_handler = ((task.get("dataset") or {}).get("kwargs") or {}).get("handler") or {}
+    if model.get("class") != "Ensemble":
+        return [Member(_model_name(model), str(model.get("class")), copy.deepcopy(dict(task_handler)), False)]
+    out = []
+    for i, m in enumerate((model.get("kwargs") or {}).get("members") or []):
+        ds = m.get("dataset")
+        handler = ((ds or {}).get("kwargs") or {}).get("handler") if ds else task_handler
+        inner = m.get("model")
+        label = inner if isinstance(inner, str) else _model_name(inner or {})
+        out.append(Member(str(m.get("name", f"member{i}")), label, copy.deepcopy(dict(handler or {})), ds is not None))
+    return out
+
+
+def exclude_members(task: Mapping, exclude: Sequence[str]) -> dict:
+    """``task`` without the ``Ensemble`` members named in ``exclude`` (module docstring).
+
+    ``ValueError`` naming the members when a name is unknown, when every member would go, or when
+    the task is a single model (nothing would be left to train).
+    """
+    out = copy.deepcopy(dict(task))
+    drop = list(dict.fromkeys(str(x) for x in exclude or ()))
+    if not drop:
+        return out
+    model = out.get("model") or {}
+    names = [m.name for m in signal_members(out)]
+    unknown = [x for x in drop if x not in names]
+    if unknown:
+        raise ValueError(f"signal.exclude: {unknown} are not models of the signal task (its models: {names})")
+    if model.get("class") != "Ensemble":
+        raise ValueError(f"signal.exclude: {drop} would leave the signal without a model (its only model is "
+                         f"{names[0]}); choose another signal.workflow")
+    kwargs = model.setdefault("kwargs", {})
+    members = kwargs.get("members") or []
+    keep = [m for i, m in enumerate(members) if str(m.get("name", f"member{i}")) not in drop]
+    if not keep:
+        raise ValueError(f"signal.exclude: {drop} would leave the ensemble without a member (members: {names})")
+    if all(m.get("dataset") for m in keep):           # nobody left on the task's dataset: the first kept
+        keep[0] = dict(keep[0])                        # member's becomes it (loaded once; SignalRecord's labels)
+        out["dataset"] = keep[0].pop("dataset")
+    kwargs["members"] = keep
+    if kwargs.get("weights"):
+        kwargs["weights"] = {k: v for k, v in kwargs["weights"].items() if k not in drop}
+    return out
 
 
 def rolling_task(task: Mapping, step: int, rtype: str = "sliding", label_horizon: int = 10) -> dict:
