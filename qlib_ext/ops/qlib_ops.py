@@ -11,37 +11,54 @@ is required: without it the read is empty without error), places them on the [da
 (``grid.py``) and runs the batch engine's NumPy path on it -- so both paths give the same numbers.
 The bars are read once per (instrument, range) for *all* factors: a small per-process cache keeps
 the whole library of the last instruments, and the other factors of the same instrument are then
-slices.  Sessions without minute bars (outside the minute window) give NaN.
+slices.  The cache is keyed by the dataset's identity as well as its path
+(:func:`qlib_ext.data.provenance.dataset_identity`), so a dataset rewritten in place is read afresh.
+
+The operator classes are generated from the library's table (:func:`make_op`): a new factor is its
+formula in ``library.py`` (with its ``op`` name) and a test.  Sessions without minute bars (outside the minute window) give NaN.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from qlib.data.base import ExpressionOps
 
+from ..data.provenance import dataset_identity
 from .algebra import FIELDS, N_MINUTES
 from .batch import compute_factors
 from .grid import MinuteLayout, to_grid
-from .library import LIBRARY
+from .library import LIBRARY, MinuteFactor
 
 CACHE_INSTRUMENTS = 16
 
 
-def _provider_key() -> str:
+def _provider_key() -> tuple:
+    """The current provider's day and 1-minute data folders and their :func:`dataset_identity` (with the
+    1-minute calendar's stat): a rewritten dataset at the same path gets a new key."""
     from qlib.config import C
 
-    return str(C.dpm.get_data_uri("day")) + "|" + str(C.dpm.get_data_uri("1min"))
+    uris = (str(C.dpm.get_data_uri("day")), str(C.dpm.get_data_uri("1min")))
+    return uris + tuple((dataset_identity(u), _stat(Path(u) / "calendars" / "1min.txt")) for u in dict.fromkeys(uris))
 
 
-_LAYOUTS: dict[str, MinuteLayout] = {}
-_CACHE: OrderedDict[tuple[str, str], tuple[int, int, pd.DataFrame]] = OrderedDict()
+def _stat(path: Path) -> tuple | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+_LAYOUTS: dict[tuple, MinuteLayout] = {}
+_CACHE: OrderedDict[tuple[tuple, str], tuple[int, int, pd.DataFrame]] = OrderedDict()
 
 
 def _layout() -> MinuteLayout:
-    """Day -> minute-calendar positions of the current Qlib provider (built once per process)."""
+    """Day -> minute-calendar positions of the current Qlib provider (built once per dataset identity)."""
     from qlib.data.data import Cal
 
     key = _provider_key()
@@ -50,7 +67,7 @@ def _layout() -> MinuteLayout:
         try:
             minutes = pd.DatetimeIndex(Cal.calendar(freq="1min"))
         except Exception as exc:
-            raise ValueError(f"minute-factor operators need calendars/1min.txt under {key.split('|')[-1]}: {exc}") from exc
+            raise ValueError(f"minute-factor operators need calendars/1min.txt under {key[1]}: {exc}") from exc
         _LAYOUTS.clear()
         _LAYOUTS[key] = MinuteLayout(days, minutes)
     return _LAYOUTS[key]
@@ -123,101 +140,16 @@ class MinuteFactorOp(ExpressionOps):
         return 0, 0
 
 
-class MinRVol(MinuteFactorOp):
-    """Realised volatility of the day's minute returns (``mf_rvol``)."""
-
-    factor = "rvol"
-
-
-class MinSkew(MinuteFactorOp):
-    """Realised skewness of the minute returns (``mf_rskew``)."""
-
-    factor = "rskew"
+def make_op(factor: MinuteFactor) -> type[MinuteFactorOp]:
+    """The Qlib operator class of one library factor, named ``factor.op`` (e.g. ``MinSkew``)."""
+    summary = factor.formula.splitlines()[0] if factor.formula else factor.name
+    doc = f"{summary} (``{factor.field}``; generated from ``library.py``)"
+    return type(factor.op, (MinuteFactorOp,), {"factor": factor.name, "__doc__": doc, "__module__": __name__,
+                                               "__qualname__": factor.op})
 
 
-class MinKurt(MinuteFactorOp):
-    """Realised kurtosis of the minute returns (``mf_rkurt``)."""
-
-    factor = "rkurt"
-
-
-class MinDownVol(MinuteFactorOp):
-    """Downside share of the realised variance (``mf_downvol``)."""
-
-    factor = "downvol"
-
-
-class MinCorrPV(MinuteFactorOp):
-    """Correlation of minute close and volume (``mf_corr_pv``)."""
-
-    factor = "corr_pv"
-
-
-class MinCorrVR(MinuteFactorOp):
-    """Correlation of minute volume and minute return (``mf_corr_vr``)."""
-
-    factor = "corr_vr"
-
-
-class MinRetOpen30(MinuteFactorOp):
-    """Return of the first 30 minutes (``mf_ret_open30``)."""
-
-    factor = "ret_open30"
-
-
-class MinRetClose30(MinuteFactorOp):
-    """Return of the last 30 minutes (``mf_ret_close30``)."""
-
-    factor = "ret_close30"
-
-
-class MinVShareOpen30(MinuteFactorOp):
-    """Volume share of the first 30 minutes (``mf_vshare_open30``)."""
-
-    factor = "vshare_open30"
-
-
-class MinVShareClose30(MinuteFactorOp):
-    """Volume share of the last 30 minutes (``mf_vshare_close30``)."""
-
-    factor = "vshare_close30"
-
-
-class MinTrend(MinuteFactorOp):
-    """Trend strength: net move over the path length (``mf_trend``)."""
-
-    factor = "trend"
-
-
-class MinSmart(MinuteFactorOp):
-    """Smart money: vwap of the top |r|/sqrt(v) minutes over the day's vwap, minus 1 (``mf_smart``)."""
-
-    factor = "smart"
-
-
-class MinAmp(MinuteFactorOp):
-    """Mean minute high-low range (``mf_amp``)."""
-
-    factor = "amp"
-
-
-class MinVolHHI(MinuteFactorOp):
-    """Herfindahl concentration of minute volume (``mf_vhhi``)."""
-
-    factor = "vhhi"
-
-
-class MinTopVolRet(MinuteFactorOp):
-    """Return over the top 10 % minutes by volume (``mf_topvol_ret``)."""
-
-    factor = "topvol_ret"
-
-
-MINUTE_OPS: list[type[MinuteFactorOp]] = [
-    MinRVol, MinSkew, MinKurt, MinDownVol, MinCorrPV, MinCorrVR, MinRetOpen30, MinRetClose30,
-    MinVShareOpen30, MinVShareClose30, MinTrend, MinSmart, MinAmp, MinVolHHI, MinTopVolRet,
-]
-_missing = set(LIBRARY) - {op.factor for op in MINUTE_OPS}
-_misnamed = [op.__name__ for op in MINUTE_OPS if LIBRARY[op.factor].op != op.__name__]
-if _missing or _misnamed:
-    raise ImportError(f"minute ops out of sync with library.py: missing {sorted(_missing)}, misnamed {_misnamed}")
+#: One operator class per library factor, in the library's order; each is also a module attribute
+#: (``qlib_ops.MinSkew``) so that Qlib's ``custom_ops`` and pickling find it by name.
+MINUTE_OPS: list[type[MinuteFactorOp]] = [make_op(f) for f in LIBRARY.values()]
+globals().update({op.__name__: op for op in MINUTE_OPS})
+__all__ = ["MINUTE_OPS", "MinuteFactorOp", "make_op", "minute_factor_frame", *(op.__name__ for op in MINUTE_OPS)]

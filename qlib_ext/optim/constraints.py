@@ -58,9 +58,9 @@ class LinearRows:
 
 @dataclass
 class TradeRows:
-    """``H @ |w - w0| <= hi`` (H >= 0), one slack key per row."""
+    """``H @ |w - w0| <= hi`` (H >= 0, dense or sparse), one slack key per row."""
 
-    H: sp.csr_matrix
+    H: np.ndarray | sp.spmatrix
     hi: np.ndarray
     keys: list
 
@@ -384,7 +384,13 @@ class Turnover(Constraint):
     def trade_rows(self, inp: OptimInput) -> TradeRows | None:
         if not inp.has_w0:
             return None
-        return TradeRows(sp.csr_matrix(np.full((1, inp.n), 0.5)), np.array([self.limit]), [self.name])
+        return TradeRows(np.full((1, inp.n), 0.5), np.array([self.limit]), [self.name])
+
+    def check(self, inp: OptimInput, w: np.ndarray, band: tuple[np.ndarray, np.ndarray] | None = None,
+              rows: LinearRows | None = None) -> list[Check]:
+        if not inp.has_w0:
+            return []
+        return [(np.array([0.5 * np.abs(w - inp.w0).sum()]), np.array([-np.inf]), np.array([self.limit]))]
 
     def skipped(self, inp: OptimInput) -> str | None:
         return None if inp.has_w0 else "no current portfolio: turnover constraint skipped"

@@ -168,11 +168,11 @@ def build_program(inp: OptimInput, constraints: list, mode: str = "plain", risk_
     row_lo, row_hi = np.concatenate(row_lo or [[]]) - shift, np.concatenate(row_hi or [[]]) - shift
     is_soft = np.concatenate(is_soft or [np.zeros(0, dtype=bool)])
     if trades:  # H |w - w0| <= hi as H (u + v) <= hi, less the trades fixed columns already make
-        absW = abs(W)
-        for c, t in trades:
-            A = sp.vstack([A, sp.csr_matrix(t.H @ absW)], format="csr")
+        for c, t in trades:  # H |W| = the columns of H at each trade column's stock (|W| has one 1 per column)
+            H = t.H.toarray() if sp.issparse(t.H) else np.asarray(t.H, dtype=float)
+            A = sp.vstack([A, sp.csr_matrix(H[:, col_stock])], format="csr")
             row_lo = np.r_[row_lo, np.full(len(t.hi), -np.inf)]
-            row_hi = np.r_[row_hi, t.hi - np.asarray(t.H @ fixed_trade).ravel()]
+            row_hi = np.r_[row_hi, t.hi - H @ fixed_trade]
             keys += t.keys
             is_soft = np.r_[is_soft, np.full(len(t.hi), c.soft)]
             if c.soft:

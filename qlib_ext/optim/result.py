@@ -62,7 +62,6 @@ def evaluate(inp: OptimInput, constraints: list, w: np.ndarray, tol: float = BIN
     band = effective_box(inp, constraints)[2:4]
     for c in constraints:
         for value, lo, hi in c.check(inp, w, band, (rows or {}).get(c.name)):
-            lo, hi = np.where(np.isfinite(lo), lo, -np.inf), np.where(np.isfinite(hi), hi, np.inf)
             gap = np.maximum(np.maximum(lo - value, value - hi), 0.0)
             viol[c.name] = max(viol.get(c.name, 0.0), float(gap.max(initial=0.0)))
             at = (np.abs(value - lo) <= tol) | (np.abs(value - hi) <= tol)
