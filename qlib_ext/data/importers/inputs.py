@@ -24,7 +24,8 @@ from .indexes import (
     snapshot_weights,
 )
 from .industry import load_industry
-from .report import ImportReport
+from .report import ImportReport, ImportValidationError
+from .sources import csv_encoding
 from .units import SHARE_SCALES, detect_share_scale
 from .validate import check_factor_steps
 
@@ -178,16 +179,18 @@ def _benchmarks(files: dict, inp: Inputs, members: pd.DataFrame | None, report: 
         inp.member_spans[market] = mask_spans(member, g)
 
 
-def _has_rows(path: Path) -> bool:
+def _has_rows(path: Path, report: ImportReport) -> bool:
     """Whether a CSV/Parquet source file holds at least one data row (a header alone is empty)."""
     try:
         if path.name.lower().endswith((".parquet", ".pq")):
             import pyarrow.parquet as pq
 
             return pq.ParquetFile(path).metadata.num_rows > 0
-        return len(pd.read_csv(path, nrows=1)) > 0
+        return len(pd.read_csv(path, nrows=1, encoding=csv_encoding(path, report))) > 0
     except pd.errors.EmptyDataError:
         return False
+    except ImportValidationError:                     # an encoding that is named with its fix
+        raise
     except Exception:  # noqa: BLE001 - unreadable files are reported, with the reader's error, when read
         return True
 
@@ -197,7 +200,7 @@ def check_not_empty(files: dict[str, list[Path]], report: ImportReport) -> None:
     NaN shares, no industry or no benchmark weights)."""
     for role, paths in files.items():
         for path in paths:
-            if not _has_rows(path):
+            if not _has_rows(path, report):
                 report.error("empty", path.name, f"the file has no data rows (only a header?) for {role!r}: "
                              "give its rows or remove the file")
     report.raise_if_failed()

@@ -87,16 +87,75 @@ def _suffix(p: Path) -> str:
     return next((s for s in SUFFIXES if name.endswith(s)), "")
 
 
+#: Bytes of a CSV looked at to detect its encoding (a BOM, UTF-16 without one, text that is not UTF-8).
+SNIFF_BYTES = 1 << 20
+_BOMS = ((b"\xef\xbb\xbf", "utf-8-sig", "UTF-8 with BOM"), (b"\xff\xfe", "utf-16", "UTF-16 LE (BOM)"),
+         (b"\xfe\xff", "utf-16", "UTF-16 BE (BOM)"))
+ENCODING_FIX = "pass --encoding <name> (import_dataset(encoding=...)), e.g. --encoding gbk for Chinese Windows exports"
+
+
+def csv_encoding(path: Path, report: ImportReport) -> str:
+    """The encoding to read a CSV with: ``--encoding`` when given, else a BOM's (UTF-8, UTF-16), UTF-16 without
+    a BOM (NUL bytes in every other position), else UTF-8 when the first MiB decodes as UTF-8; otherwise an
+    error naming the file, the first undecodable byte and the ``--encoding`` fix."""
+    given = report.options.get("encoding")
+    if given:
+        return str(given)
+    if path.name.lower().endswith(".gz"):
+        return "utf-8"
+    with open(path, "rb") as fh:
+        head = fh.read(SNIFF_BYTES)
+    for bom, enc, what in _BOMS:
+        if head.startswith(bom):
+            report.units[f"{path.name} encoding"] = f"{what} (detected)"
+            return enc
+    if len(head) >= 4 and head[1:200:2].count(0) > 0.8 * len(head[1:200:2]):
+        report.units[f"{path.name} encoding"] = "UTF-16 LE without BOM (detected)"
+        return "utf-16-le"
+    if len(head) >= 4 and head[0:200:2].count(0) > 0.8 * len(head[0:200:2]):
+        report.units[f"{path.name} encoding"] = "UTF-16 BE without BOM (detected)"
+        return "utf-16-be"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:                 # not just a character cut at the end of the sniffed bytes
+            line = head[:exc.start].count(b"\n") + 1
+            report.error("encoding", path.name, f"the file is not UTF-8: byte 0x{head[exc.start]:02x} on line {line} "
+                         f"(byte {exc.start}) does not decode; {ENCODING_FIX}", row=line - 1 if line > 1 else None)
+            raise ImportValidationError(report) from exc
+    return "utf-8"
+
+
+def _csv_header(path: Path, report: ImportReport) -> list[str]:
+    """The CSV header's names; a one-name header holding ``;``, a tab or ``|`` is an error naming the separator."""
+    cols = list(pd.read_csv(path, nrows=0, encoding=csv_encoding(path, report)).columns)
+    if len(cols) == 1:
+        for sep, what in ((";", "';'"), ("\t", "a tab"), ("|", "'|'")):
+            if sep in cols[0]:
+                decimal = ", decimal=','" if sep == ";" else ""
+                text = "{" + ", ".join(f"'{c.strip()}': str" for c in cols[0].split(sep)
+                                       if c.strip().lower() in _TEXT) + "}"
+                report.error("separator", path.name, f"the header is one column ({cols[0][:60]!r}): the file is "
+                             f"separated by {what}, not by commas; re-save it comma-separated (decimal point), "
+                             f"e.g. python -c \"import pandas as pd; pd.read_csv('{path.name}', sep={sep!r}{decimal}, "
+                             f"dtype={text}).to_csv('{path.name}', index=False)\"")
+                raise ImportValidationError(report)
+    return cols
+
+
 def source_columns(path: Path, report: ImportReport) -> list[str]:
-    """Column names of a file (schema of a Parquet, header of a CSV)."""
+    """Column names of a file (schema of a Parquet, header of a CSV), exactly as stored."""
     try:
         if _suffix(path) in (".parquet", ".pq"):
             import pyarrow.parquet as pq
 
             return list(pq.ParquetFile(path).schema_arrow.names)
-        return list(pd.read_csv(path, nrows=0).columns)
+        return _csv_header(path, report)
+    except ImportValidationError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any reader failure is a "cannot read" error naming the file
-        report.error("read", path.name, f"cannot read the file: {type(exc).__name__}: {exc}")
+        hint = f"; {ENCODING_FIX}" if isinstance(exc, UnicodeError) else ""
+        report.error("read", path.name, f"cannot read the file: {type(exc).__name__}: {exc}{hint}")
         raise ImportValidationError(report) from exc
 
 
@@ -104,7 +163,10 @@ def resolve_columns(path: Path, wanted: Sequence[str], optional: Sequence[str], 
                     ) -> dict[str, str]:
     """canonical -> source column for the wanted (required) and optional columns; missing required = error."""
     have = source_columns(path, report)
-    lower = {c.lower(): c for c in have}
+    padded = [c for c in have if isinstance(c, str) and c != c.strip()]
+    if padded and f"{path.name}: header names stripped" not in report.stats:      # said once per file
+        report.stats[f"{path.name}: header names stripped"] = [repr(c) for c in padded]
+    lower = {str(c).strip().lower(): c for c in have}
     out: dict[str, str] = {}
     for canon in (*wanted, *optional):
         for cand in ALIASES.get(canon, (canon,)):
@@ -114,8 +176,8 @@ def resolve_columns(path: Path, wanted: Sequence[str], optional: Sequence[str], 
     for canon in wanted:
         if canon not in out:
             report.error("missing_column", path.name, f"required column {canon!r} is missing "
-                         f"(accepted names: {', '.join(ALIASES.get(canon, (canon,)))}; found: {', '.join(have)})",
-                         field=canon)
+                         f"(accepted names: {', '.join(ALIASES.get(canon, (canon,)))}; found: "
+                         f"{', '.join(repr(c) if c != str(c).strip() else str(c) for c in have)})", field=canon)
     report.raise_if_failed()
     return out
 
@@ -133,8 +195,8 @@ def iter_frames(path: Path, columns: dict[str, str], report: ImportReport, batch
             batches = (b.to_pandas() for b in pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=src_cols))
         else:
             # no usecols: with it pandas silently accepts rows with too many fields
-            batches = (b[src_cols] for b in pd.read_csv(path, chunksize=batch_rows, dtype=dict.fromkeys(
-                [c for c in src_cols if rename[c] in _TEXT], str)))
+            batches = (b[src_cols] for b in pd.read_csv(path, chunksize=batch_rows, encoding=csv_encoding(path, report),
+                                                        dtype=dict.fromkeys([c for c in src_cols if rename[c] in _TEXT], str)))
         for frame in batches:
             yield row0, frame.rename(columns=rename)
             row0 += len(frame)
@@ -144,7 +206,8 @@ def iter_frames(path: Path, columns: dict[str, str], report: ImportReport, batch
         msg = " ".join(str(exc).split())
         line = re.search(r"line (\d+)", msg) if isinstance(exc, pd.errors.ParserError) else None
         row = int(line.group(1)) - 1 if line else row0 + 1          # CSV line 1 is the header
-        report.error("read", path.name, f"cannot read the file: {type(exc).__name__}: {msg}", row=row)
+        hint = f"; {ENCODING_FIX}" if isinstance(exc, UnicodeError) else ""
+        report.error("read", path.name, f"cannot read the file: {type(exc).__name__}: {msg}{hint}", row=row)
         raise ImportValidationError(report) from exc
 
 
