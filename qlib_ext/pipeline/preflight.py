@@ -181,12 +181,11 @@ def make_plan(job: Mapping, data: str | Path) -> Plan:
                f"the minute model needs {MIN_MINUTE_COVERAGE:.0%})")
         if others and len([o for o in members if o.member.name not in given_exclude]) > 1:
             excluded.append(m.member.name)
-            decisions.append(f"signal: ensemble member {m.member.name} ({m.member.model} on {m.handler}) left out "
+            decisions.append(f"signal: ensemble member {_who(m)} left out "
                              f"before training: {why}; the signal is the equal-weight mean of "
                              f"{', '.join(others)}")
         else:
-            problems.append(Problem("signal", f"the signal's only model {m.member.name} ({m.member.model} on "
-                                    f"{m.handler}) reads minute factors, but {why}",
+            problems.append(Problem("signal", f"the signal's only model {_who(m)} reads minute factors, but {why}",
                                     f"import 1-minute bars for the universe (`{fix_for(MINUTE_BARS, root)}`), or "
                                     "train a daily model: signal.workflow: ensemble (K-line GRUs) or null (the "
                                     "template's LightGBM on PriceVolume), e.g. `qlib-ext run --preset real`"))
@@ -291,6 +290,12 @@ def handler_needs(member: Member) -> MemberNeeds:
             flds.setdefault(f, f"{member.name}: {use}")
     return MemberNeeds(member, name, max(1, int(lookback)), why, flds, minute, arg("instruments") or ALL_SHARE,
                        int(arg("label_horizon") or 10))
+
+
+def _who(m: MemberNeeds) -> str:
+    """``lgb_minute (on MinuteFactors)``, ``member (LGBModel on PriceVolume)``."""
+    model = "" if m.member.model == m.member.name else f"{m.member.model} "
+    return f"{m.member.name} ({model}on {m.handler})"
 
 
 def expression_lookback(expression: str) -> int:

@@ -55,7 +55,7 @@ def signal_members(task: Mapping) -> list[Member]:
     model = task.get("model") or {}
     task_handler = ((task.get("dataset") or {}).get("kwargs") or {}).get("handler") or {}
     if model.get("class") != "Ensemble":
-        return [Member(_model_name(model), str(model.get("class")), copy.deepcopy(dict(task_handler)), False)]
+        return [Member(_model_name(model), _model_name(model), copy.deepcopy(dict(task_handler)), False)]
     out = []
     for i, m in enumerate((model.get("kwargs") or {}).get("members") or []):
         ds = m.get("dataset")
