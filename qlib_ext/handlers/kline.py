@@ -11,9 +11,14 @@ a mask channel, short histories masked.  Per-sample normalisation needs no fitte
 processor given with ``fit_start_time``/``fit_end_time`` arguments gets the handler's own fit window.
 
 The data are loaded from ``window * bar_sessions`` sessions before ``start_time`` so that the first
-samples have full histories.  A dataset without ``$vwap`` (plain Qlib ``cn_data``) raises naming the
-field; pass ``vwap="($high+$low+$close)/3"`` (typical price) or ``vwap="$amount/$volume"`` (Qlib's
-adjusted volume makes it the adjusted vwap) to use a stand-in, for the channel and the label alike.
+samples have full histories.  At construction the handler checks that the dataset has every field it
+reads (``$open $high $low $close $volume``, the vwap expression, and ``$industry $mcap`` for the
+default neutralisation) and raises ``MissingFieldsError`` naming the missing ones and the fix.  A
+dataset without ``$vwap`` (plain Qlib ``cn_data``): pass ``vwap="($high+$low+$close)/3"`` (typical
+price) or ``vwap="$amount/$volume"`` (Qlib's adjusted volume makes it the adjusted vwap) to use a
+stand-in, for the channel and the label alike; without industries or market caps, ``neutralize=None``
+or a list of exposures the dataset has (e.g. ``["ret_10", "std_10d"]``).  A bar field or label that
+loads with no finite value at all raises too.
 
 YAML::
 
@@ -34,6 +39,7 @@ from qlib.contrib.data.handler import check_transform_proc
 from qlib.data.dataset.handler import DataHandlerLP
 
 from ..factors import forward_return_label
+from .checks import check_loaded, neutralize_kwargs, require_fields
 from .sequence import FIELDS
 
 __all__ = ["DailyKline", "WeeklyKline"]
@@ -49,54 +55,56 @@ class DailyKline(DataHandlerLP):
 
     def __init__(self, instruments="csiall", start_time=None, end_time=None, fit_start_time=None,
                  fit_end_time=None, window: int = 40, label_horizon: int = 10,
-                 neutralize: str | None = "industry_size", vwap: str = "$vwap", freq: str = "day",
+                 neutralize: str | list[str] | None = "industry_size", vwap: str = "$vwap", freq: str = "day",
                  infer_processors=(), learn_processors=(), filter_pipe=None, inst_processors=None,
-                 **kwargs):
+                 check_fields: bool = True, **kwargs):
+        who = type(self).__name__
         if int(window) < 1:
-            raise ValueError(f"{type(self).__name__}: window must be >= 1, got {window}")
-        if neutralize not in (None, "industry_size", "strict"):
-            raise ValueError(f"{type(self).__name__}: neutralize must be 'industry_size', 'strict' or None, "
-                             f"got {neutralize!r}")
+            raise ValueError(f"{who}: window must be >= 1, got {window}")
+        neut = neutralize_kwargs(neutralize, who)
         self.window = int(window)
         self.label_horizon = int(label_horizon)
         self.neutralize = neutralize
         self.vwap = vwap
         self.requested_start = start_time
         exprs = ["$open", "$high", "$low", "$close", vwap, "$volume"]
+        label = forward_return_label(label_horizon, price=vwap)
+        self._exprs = dict(zip(FIELDS, exprs, strict=True)) | {LABEL_NAME: label}
+        if check_fields:
+            stand_in = "vwap='($high+$low+$close)/3' (typical price, for the channel and the label)"
+            require_fields(who, dict(zip(FIELDS, exprs, strict=True)), {LABEL_NAME: label}, neut,
+                           feature_fix="", label_fix=stand_in, freq=freq)
         loader = {
             "class": "QlibDataLoader",
             "kwargs": {
-                "config": {"feature": (exprs, list(FIELDS)),
-                           "label": ([forward_return_label(label_horizon, price=vwap)], [LABEL_NAME])},
+                "config": {"feature": (exprs, list(FIELDS)), "label": ([label], [LABEL_NAME])},
                 "filter_pipe": filter_pipe, "freq": freq, "inst_processors": inst_processors,
             },
         }
         learn = list(learn_processors or [])
-        if neutralize is not None:
+        if neut is not None:
             learn = [{"class": "Neutralize", "module_path": "qlib_ext.processors",
-                      "kwargs": {"fields_group": "label", "preset": neutralize}}, *learn]
+                      "kwargs": {"fields_group": "label", **neut}}, *learn]
         super().__init__(
             instruments=instruments, start_time=_history_start(start_time, self.window * self.bar_sessions + 5),
             end_time=end_time, data_loader=loader,
             infer_processors=check_transform_proc(list(infer_processors or []), fit_start_time, fit_end_time),
             learn_processors=check_transform_proc(learn, fit_start_time, fit_end_time), **kwargs)
 
-    def setup_data(self, *args, **kwargs):
-        super().setup_data(*args, **kwargs)
-        self._check_vwap()
-
-    def _check_vwap(self) -> None:
+    def process_data(self, with_fit: bool = False) -> None:
+        """Qlib's processing, with the raw frame checked first: a bar field or label with no finite value raises."""
         data = getattr(self, "_data", None)
-        if data is None or len(data) == 0:
-            return
-        col = data[("feature", "vwap")] if isinstance(data.columns, pd.MultiIndex) else data["vwap"]
-        close = data[("feature", "close")] if isinstance(data.columns, pd.MultiIndex) else data["close"]
-        has_close = np.isfinite(close.to_numpy(dtype=np.float64))
-        if has_close.any() and not np.isfinite(col.to_numpy(dtype=np.float64)[has_close]).any():
-            raise ValueError(
-                f"{type(self).__name__}: the vwap expression {self.vwap!r} is missing or all NaN in this "
-                f"dataset ({int(has_close.sum())} stock-days with a close). Plain Qlib cn_data often lacks "
-                f"$vwap: pass vwap='($high+$low+$close)/3' (typical price) or vwap='$amount/$volume'")
+        if data is not None and len(data) and ("feature", "vwap") in data.columns:
+            vwap = data[("feature", "vwap")].to_numpy(dtype=np.float64)
+            close = data[("feature", "close")].to_numpy(dtype=np.float64)
+            has_close = np.isfinite(close)
+            if has_close.any() and not np.isfinite(vwap[has_close]).any():
+                raise ValueError(
+                    f"{type(self).__name__}: the vwap expression {self.vwap!r} is missing or all NaN in this "
+                    f"dataset ({int(has_close.sum())} stock-days with a close). Plain Qlib cn_data often lacks "
+                    f"$vwap: pass vwap='($high+$low+$close)/3' (typical price) or vwap='$amount/$volume'")
+        check_loaded(type(self).__name__, data, getattr(self, "_exprs", {}), self.label_horizon)
+        super().process_data(with_fit=with_fit)
 
 
 class WeeklyKline(DailyKline):

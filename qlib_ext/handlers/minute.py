@@ -34,6 +34,7 @@ from qlib.utils import get_callable_kwargs
 
 from ..factors.labels import forward_return_label
 from ..ops.library import mean_expressions, resolve
+from .checks import neutralize_kwargs, require_fields
 
 __all__ = ["MinuteFactorLoader", "MinuteFactors", "MissingMinuteFactors", "minute_feature_config"]
 
@@ -187,33 +188,38 @@ class MinuteFactors(DataHandlerLP):
     """Every ``mf_*`` factor's N-day means (``windows``) as features; neutralised forward-return label.
 
     ``names`` picks factors of the library (default: all 15); ``label_horizon`` is h of the label;
-    ``neutralize`` is a :data:`qlib_ext.processors.NEUTRALIZE_PRESETS` name or None (raw label).
+    ``neutralize`` is a :data:`qlib_ext.processors.NEUTRALIZE_PRESETS` name, a list of exposures or None
+    (raw label); ``label_price`` the label's price (``$close`` on a dataset without ``$vwap``).
     ``infer_processors`` default: none (see :data:`DEFAULT_INFER_PROCESSORS`); processors given that
     take a fit window get [``fit_start_time``, ``fit_end_time``]; ``learn_processors`` default:
-    ``DropnaLabel`` then ``Neutralize``.  A dataset without the fields raises :class:`MissingMinuteFactors`.
+    ``DropnaLabel`` then ``Neutralize``.  A dataset without the fields raises :class:`MissingMinuteFactors`;
+    one without the label's or the neutralisation's fields ``MissingFieldsError`` naming them.
     """
 
     def __init__(self, instruments: str | list = "csiall", start_time=None, end_time=None, freq: str = "day",
                  fit_start_time=None, fit_end_time=None, windows: Sequence[int] = (1, 5, 20),
-                 names: Sequence[str] | None = None, label_horizon: int = 10,
-                 neutralize: str | None = "industry_size", infer_processors: Sequence | None = None,
+                 names: Sequence[str] | None = None, label_horizon: int = 10, label_price: str = "$vwap",
+                 neutralize: str | Sequence[str] | None = "industry_size", infer_processors: Sequence | None = None,
                  learn_processors: Sequence | None = None, filter_pipe=None, inst_processors=None,
                  check_fields: bool = True, **kwargs):
         self.windows = [int(w) for w in windows]
         self.factor_fields = [f.field for f in resolve(names)]
-        self.label_horizon = label_horizon
+        self.label_horizon, self.label_price = label_horizon, label_price
         self.neutralize = neutralize
+        neut = neutralize_kwargs(neutralize, "MinuteFactors")
+        label = kwargs.pop("label", None) or self.get_label_config()
         if check_fields:
             check_minute_fields(self.factor_fields, freq)
+            require_fields("MinuteFactors", {}, dict(zip(label[1], label[0], strict=True)), neut, feature_fix="",
+                           label_fix="label_price='$close' (the close-to-close forward return)", freq=freq)
         if infer_processors is None:
             infer_processors = DEFAULT_INFER_PROCESSORS
         if learn_processors is None:
             learn_processors = [{"class": "DropnaLabel"}]
-            if neutralize is not None:
+            if neut is not None:
                 learn_processors.append({"class": "Neutralize", "module_path": "qlib_ext.processors",
-                                         "kwargs": {"fields_group": "label", "preset": neutralize}})
-        data_loader = MinuteFactorLoader(self.factor_fields, self.windows,
-                                         kwargs.pop("label", self.get_label_config()), freq=freq,
+                                         "kwargs": {"fields_group": "label", **neut}})
+        data_loader = MinuteFactorLoader(self.factor_fields, self.windows, label, freq=freq,
                                          filter_pipe=filter_pipe, inst_processors=inst_processors)
         super().__init__(instruments=instruments, start_time=start_time, end_time=end_time,
                          data_loader=data_loader,
@@ -222,5 +228,5 @@ class MinuteFactors(DataHandlerLP):
                          **kwargs)
 
     def get_label_config(self) -> tuple[list[str], list[str]]:
-        """``forward_return_label(label_horizon)`` as Qlib's ``LABEL0``."""
-        return [forward_return_label(self.label_horizon)], ["LABEL0"]
+        """``forward_return_label(label_horizon, label_price)`` as Qlib's ``LABEL0``."""
+        return [forward_return_label(self.label_horizon, price=self.label_price)], ["LABEL0"]

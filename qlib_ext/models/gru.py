@@ -24,7 +24,7 @@ from qlib.utils import init_instance_by_config
 
 from ..device import resolve_device
 
-__all__ = ["GRUModel"]
+__all__ = ["GRUModel", "why_unlabelled"]
 
 logger = get_module_logger("qlib_ext.models.GRUModel")
 
@@ -74,7 +74,11 @@ class GRUModel(Model):
         if not isinstance(dataset, SequenceDataset):
             raise TypeError(f"GRUModel needs a qlib_ext.handlers.SequenceDataset, got {type(dataset).__name__}")
         train = dataset.prepare("train").labelled().every(self.sample_every)
+        if len(train) == 0:
+            raise ValueError(f"GRUModel: {why_unlabelled(dataset, 'train')}")
         valid = dataset.prepare("valid").labelled().every(self.sample_every) if "valid" in dataset.segments else None
+        if valid is not None and len(valid) == 0:
+            logger.warning(f"GRUModel: no early stopping, the last epoch is kept: {why_unlabelled(dataset, 'valid')}")
         return train, valid
 
     # ------------------------------------------------------------------ Model API
@@ -139,6 +143,64 @@ class GRUModel(Model):
                 net.load_state_dict(state)
                 total += predict_net(net, sampler, self.batch_size, device)
         return pd.Series((total / len(self.states)).astype(np.float32), index=sampler.index, name="score")
+
+
+def why_unlabelled(dataset, segment: str) -> str:
+    """Why ``segment`` of a ``SequenceDataset`` has no labelled sample: no rows, the label expression, or a processor.
+
+    Looks at the segment's samples, the handler's raw label (``DK_R``), its fields in the dataset and
+    the learn processors, and returns one sentence naming the field, dates and fix.
+    """
+    from qlib.data.dataset.handler import DataHandlerLP
+
+    from ..factors.requirements import expression_fields
+
+    start, end = (pd.Timestamp(x) if x is not None else None for x in dataset.segments[segment])
+    panel = dataset.panel
+    head = f"the {segment} segment {start.date() if start else '-'}..{end.date() if end else '-'} has no labelled samples"
+    samples = dataset.prepare(segment)
+    if len(samples) == 0:
+        return (f"{head}: it has no samples at all; the handler's data cover {panel.dates.min().date()}.."
+                f"{panel.dates.max().date()} for {len(panel.instruments)} instruments (put the segment inside "
+                f"the handler's start_time..end_time)")
+    h = dataset.handler
+    fields = getattr(getattr(h, "data_loader", None), "fields", None)
+    label_exprs = fields.get("label", ([], []))[0] if isinstance(fields, dict) else []
+    expr = label_exprs[0] if label_exprs else "?"
+    try:
+        raw = h.fetch(slice(start, end), col_set="label", data_key=DataHandlerLP.DK_R)
+    except (AttributeError, KeyError, ValueError):
+        raw = None
+    n_raw = 0 if raw is None else int(np.isfinite(raw.to_numpy(dtype=np.float64)).sum())
+    if raw is not None and n_raw == 0:
+        from qlib.data import D
+
+        horizon = getattr(h, "label_horizon", None)
+        cal = D.calendar()
+        first = int(np.searchsorted(cal, pd.Timestamp(samples.index.get_level_values("datetime").min()), "left"))
+        if horizon is not None and first + int(horizon) + 1 >= len(cal):
+            return (f"{head}: its label {expr} looks {int(horizon) + 1} sessions ahead and the data end on "
+                    f"{pd.Timestamp(cal[-1]).date()}; end the segment at least {int(horizon) + 1} sessions earlier")
+        insts = sorted(samples.index.get_level_values("instrument").unique())
+        empty = []
+        for f in expression_fields(expr):
+            got = D.features(insts, [f"${f}"], start_time=start, end_time=end)
+            if not np.isfinite(got.to_numpy(dtype=np.float64)).any():
+                empty.append(f"${f}")
+        why = (f"field(s) {', '.join(empty)} have no finite value for these {len(insts)} instruments (missing "
+               f"or empty in the dataset: check it with `qlib-ext data check`)" if empty else
+               "its fields have values but the expression is NaN on every sample")
+        return f"{head}: the label {expr} is NaN on all {len(samples)} samples: {why}"
+    procs = [p.describe() if hasattr(p, "describe") else type(p).__name__ for p in getattr(h, "learn_processors", [])]
+    why = f"{head}: the raw label {expr} has {n_raw} finite values there, but the learn processors {procs} left none"
+    neut = [p for p in getattr(h, "learn_processors", []) if hasattr(p, "min_names")]
+    if neut and raw is not None:
+        per_day = np.isfinite(raw.iloc[:, 0].to_numpy(dtype=np.float64))
+        most = pd.Series(per_day).groupby(raw.index.get_level_values("datetime").to_numpy()).sum().max()
+        why += (f"; {neut[0].describe()} needs min_names={neut[0].min_names} names with a label and finite exposures "
+                f"on a day and the segment has at most {int(most)} labelled names a day (widen the universe, "
+                f"lower min_names or pass neutralize=None)")
+    return why
 
 
 @contextlib.contextmanager

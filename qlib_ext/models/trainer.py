@@ -114,7 +114,8 @@ def train_net(net: torch.nn.Module, train, valid, cfg: TrainConfig, device: str 
     if cfg.loss not in ("mse", "ic"):
         raise ValueError(f"loss must be 'mse' or 'ic', got {cfg.loss!r}")
     if len(train) == 0:
-        raise ValueError("train_net: the train segment has no labelled samples")
+        raise ValueError(f"train_net ({desc}): the train sampler is empty, nothing to fit (GRUModel.fit names the "
+                         f"reason: qlib_ext.models.gru.why_unlabelled)")
     rng = np.random.default_rng(cfg.seed)
     net.to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)

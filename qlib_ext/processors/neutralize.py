@@ -13,7 +13,11 @@ A user's handler rarely carries industry or size columns, so by default (``sourc
 exposures are fetched from Qlib: ``D.features`` over the df's instruments and date range.  With
 ``source="df"`` they are read from columns of the df whose (last-level) name is the exposure's name
 (``industry``, ``size``, ``ret_10``, ...); ``source="auto"`` takes such a column when present and
-fetches the rest.  Mind that a learn processor sees the features *after* the infer processors (Qlib's
+fetches the rest.  Fetched exposures are checked first: a field the dataset lacks (``$industry``,
+``$mcap`` for ``size``, ``$turnover`` for ``turn_10d`` on plain Qlib data) raises
+:class:`~qlib_ext.factors.requirements.MissingFieldsError` naming it, the import command that adds it
+and the ``against`` list that leaves it out; an exposure with no finite value over the whole frame
+raises too.  Mind that a learn processor sees the features *after* the infer processors (Qlib's
 default ``process_type="append"``): a feature that was clipped or NaN-filled there is not the raw
 exposure any more, which is why Qlib is the default source.
 """
@@ -25,8 +29,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from qlib.data.dataset.processor import Processor, get_group_columns
+from qlib.log import get_module_logger
 
 from ..factors.price_volume import REPORT_FACTORS, resolve_factor
+from ..factors.requirements import missing_field_uses, missing_fields_error
 from .xsection import residualize_xsection
 
 __all__ = ["NEUTRALIZE_PRESETS", "Neutralize"]
@@ -37,6 +43,8 @@ NEUTRALIZE_PRESETS: dict[str, tuple[str, ...]] = {
 }
 INDUSTRY = "industry"
 _SOURCES = ("auto", "qlib", "df")
+
+logger = get_module_logger("qlib_ext.processors.Neutralize")
 
 
 class Neutralize(Processor):
@@ -62,6 +70,9 @@ class Neutralize(Processor):
             raise ValueError("Neutralize: give either `against` or `preset`, not both")
         if against is None:
             preset = "industry_size" if preset is None else preset
+            if not isinstance(preset, str):
+                raise ValueError(f"Neutralize: preset must be one of {sorted(NEUTRALIZE_PRESETS)}, got {preset!r}"
+                                 " (a list of exposures goes in `against`)")
             if preset not in NEUTRALIZE_PRESETS:
                 raise ValueError(f"Neutralize: unknown preset {preset!r}; known: {sorted(NEUTRALIZE_PRESETS)}")
             against = NEUTRALIZE_PRESETS[preset]
@@ -76,6 +87,7 @@ class Neutralize(Processor):
         self.expressions = {a: industry_field if a == INDUSTRY else resolve_factor(a) for a in against}
         self.fields_group = fields_group
         self.against = list(against)
+        self.preset = preset
         self.source = source
         self.min_names = min_names
         self.standardize = standardize
@@ -96,9 +108,38 @@ class Neutralize(Processor):
             expo[INDUSTRY].to_numpy(dtype=np.float64) if INDUSTRY in expo else None,
             min_names=self.min_names, standardize=self.standardize,
         )
+        if np.isfinite(df[cols].to_numpy(dtype=np.float64)).any() and not np.isfinite(res).any():
+            per_day = pd.Series(np.isfinite(expo.to_numpy(dtype=np.float64)).all(axis=1)).groupby(
+                df.index.get_level_values("datetime").to_numpy()).sum()
+            logger.warning(f"{self.describe()}: every value of {cols} is NaN after neutralisation: no day has "
+                           f"min_names={self.min_names} names with finite exposures and 2 residual degrees of "
+                           f"freedom (at most {int(per_day.max())} names with exposures on any day)")
         dtype = np.result_type(*df[cols].dtypes, np.float32)
         df[cols] = res.astype(dtype)
         return df
+
+    def describe(self) -> str:
+        """``Neutralize(preset='industry_size')`` or ``Neutralize(against=[...])``, for messages."""
+        return f"Neutralize(preset={self.preset!r})" if self.preset else f"Neutralize(against={self.against})"
+
+    def check_fields(self, names: Sequence[str] | None = None) -> None:
+        """Raise :class:`MissingFieldsError` when the dataset lacks a field of the exposures ``names`` (default: all).
+
+        Looks at the local Qlib dataset's feature folders only (no data read); does nothing for a
+        non-local provider.
+        """
+        names = self.against if names is None else names
+        found = missing_field_uses({f"exposure {n}": self.expressions[n] for n in names})
+        if found is None or not found[1]:
+            return
+        root, missing = found
+        bad = {n for n in names for f in missing if f"exposure {n}" in missing[f]}
+        keep = [a for a in self.against if a not in bad]
+        remedies = [f"neutralise against exposures the dataset has: against={keep}"
+                    + (" (no industry: an intercept is used)" if INDUSTRY not in keep else "") if keep else
+                    "neutralise against exposures the dataset has (none of these)",
+                    "drop the neutralisation (neutralize=None in qlib_ext.handlers)"]
+        raise missing_fields_error(self.describe(), root, missing, remedies)
 
     def exposures(self, df: pd.DataFrame) -> pd.DataFrame:
         """The regressors on ``df``'s index, one column per ``against`` name (from the df or from Qlib)."""
@@ -113,8 +154,19 @@ class Neutralize(Processor):
             else:
                 fetch[name] = self.expressions[name]
         if fetch:
+            self.check_fields(list(fetch))
             got = _fetch_from_qlib(fetch, df.index)
-            out.update({name: got[name].to_numpy(dtype=np.float64) for name in fetch})
+            for name in fetch:
+                values = got[name].to_numpy(dtype=np.float64)
+                if len(values) and not np.isfinite(values).any():
+                    dates = df.index.get_level_values("datetime")
+                    raise ValueError(
+                        f"{self.describe()}: exposure {name!r} ({fetch[name]}) has no finite value for the "
+                        f"{df.index.get_level_values('instrument').nunique()} instruments between "
+                        f"{pd.Timestamp(dates.min()).date()} and {pd.Timestamp(dates.max()).date()}; its field "
+                        f"exists but is empty there (check it with `qlib-ext data check`), or leave the exposure "
+                        f"out of `against`")
+                out[name] = values
         return pd.DataFrame({a: out[a] for a in self.against}, index=df.index)
 
     def _groups(self) -> list:
