@@ -49,7 +49,7 @@ def test_run_tiny_end_to_end(tiny_market, tmp_path, capsys):
         assert report.index[0] == pd.Timestamp("2023-07-03") and report.index[-1] == pd.Timestamp("2024-03-28")
         assert headline.loc[label, "annualised excess"] == pytest.approx(np.prod(1 + e) ** (252 / len(e)) - 1,
                                                                          rel=1e-9)
-    pred = pd.read_pickle(out / "signal" / "pred.pkl")
+    pred = pd.read_pickle(out / "stages" / "signal" / "pred.pkl")
     days = pred.index.get_level_values("datetime")
     assert days.min() == pd.Timestamp("2023-07-03") and days.max() >= pd.Timestamp("2024-03-28")
     assert not (out / "tmp").exists() or list((out / "tmp").iterdir()) == []

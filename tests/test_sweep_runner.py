@@ -167,8 +167,20 @@ def test_kill_resume_and_failing_cell(serial, sweep_file, tmp_path):
     assert 1 <= len(finished) < 3, "the runner should have been killed part-way"
     cells, _ = build_cells(load_sweep(sweep_file))
     missing = [c.id for c in cells if f"{c.id}.json" not in finished]
-    # rerun with one of the missing cells made to raise: it is reported, the others finish
-    again = run_sweep(sweep_file, out=out, workers=1, fail=[missing[0]])
+    # rerun with one of the missing cells made to raise (its backtest fails): it is reported, the others finish
+    from qlib_ext.pipeline import workflow
+
+    real = workflow.run_backtest
+
+    def failing(cfg, pred, label, experiment, **kw):
+        if (kw.get("params") or {}).get("cell") == missing[0]:
+            raise RuntimeError(f"cell {missing[0]} asked to fail")
+        return real(cfg, pred, label, experiment, **kw)
+    workflow.run_backtest = failing
+    try:
+        again = run_sweep(sweep_file, out=out, workers=1)
+    finally:
+        workflow.run_backtest = real
     assert sorted(again["ran"]) == sorted(missing)
     assert [f["id"] for f in again["failed"]] == [missing[0]] and "asked to fail" in again["failed"][0]["error"]
     assert {p.name: p.stat().st_mtime_ns for p in (out / "cells").glob("*.json") if p.name in finished} == finished

@@ -112,8 +112,9 @@ def signal_task(job: Mapping, data: Path, uri: str, profile: str, template: Mapp
     sig = job["signal"]
     spec = backtest_spec(job, data, uri)
     if sig.get("workflow"):
+        label = neutralize or sig.get("neutralize", "industry_size")
         ctx = {**spec.context(), "QLIB_EXT_MODEL_PROFILE": profile, "QLIB_EXT_ROLL_STEP": sig.get("step", 244),
-               "QLIB_EXT_NEUTRALIZE": neutralize or sig.get("neutralize", "industry_size")}
+               "QLIB_EXT_NEUTRALIZE": "null" if label is None else label}  # null: no label neutralisation
         ctx.pop("QLIB_EXT_RISK_STORE", None)
         task = dict(render_workflow(find_workflow(sig["workflow"]), ctx)["task"])
     else:
@@ -184,7 +185,9 @@ def market_stage(job: Mapping, data: Path, cache: StageCache, log: Callable[[str
         built = True
     ident = dataset_identity(data)
     outputs = {"data": str(data), "built": built, "identity": ident, "market": config_hash(want)}
-    return cache.run("market", lambda _folder: outputs, config={"identity": ident}, code=STAGE_CODE["market"])
+    # keyed by content and place (the templates name the folder); built: later stages may rebuild what it holds
+    return cache.run("market", lambda _folder: outputs, config={"identity": ident, "data": str(data), "built": built},
+                     code=STAGE_CODE["market"])
 
 
 def minute_factors_stage(data: Path, market: StageResult, cache: StageCache, log) -> StageResult:

@@ -1,4 +1,7 @@
-"""The full-pipeline qrun workflows ``workflows/pipeline_<benchmark>.yaml``, generated from the two templates.
+"""The generated qrun workflows: ``enhance_<benchmark>.yaml`` and ``pipeline_<benchmark>.yaml``, from the templates.
+
+``enhance_<benchmark>.yaml`` is ``workflows/enhance.yaml`` with its benchmark line fixed (one per row of
+:data:`qlib_ext.schema.BENCHMARKS`, so a new benchmark is one row there and a regeneration here).
 
 qrun reads one file and Qlib's Jinja has no ``include``, so the one-file pipeline is assembled from
 ``workflows/ensemble.yaml`` (its Jinja settings, segments and the ensemble task: model and dataset)
@@ -112,10 +115,30 @@ def render_pipeline(name: str, workflows: Path = Path("workflows"), records: tup
             + body.replace("task:\n", "task:\n", 1) + RECORDS.format(label=info.label, extra=extra))
 
 
+BENCHMARK_LINE = re.compile(r"^\{% set benchmark = .*$", re.M)
+
+
+def render_enhance(name: str, workflows: Path = Path("workflows")) -> str:
+    """The text of ``workflows/enhance_<name>.yaml``: the template with ``{% set benchmark = "<name>" %}``."""
+    info = benchmark(name)
+    text = (workflows / "enhance.yaml").read_text()
+    out, n = BENCHMARK_LINE.subn(f'{{% set benchmark = "{info.name}" %}}', text)
+    if n != 1:
+        raise ValueError(f"{workflows / 'enhance.yaml'}: expected one '{{% set benchmark = ...' line, found {n}")
+    return out
+
+
 def write_pipelines(workflows: Path = Path("workflows")) -> list[Path]:
-    """Rewrite ``pipeline_csi500.yaml`` / ``pipeline_csi1000.yaml`` (recorders: those importable now)."""
-    records = tuple(r for r in ANALYSIS_RECORDS if _available(r[0]))
+    """Rewrite ``enhance_<b>.yaml`` for every benchmark and ``pipeline_csi500.yaml`` / ``pipeline_csi1000.yaml``
+    (recorders: those importable now)."""
+    from ..schema import BENCHMARKS as ALL
+
     out = []
+    for name in ALL:
+        path = workflows / f"enhance_{name}.yaml"
+        path.write_text(render_enhance(name, workflows))
+        out.append(path)
+    records = tuple(r for r in ANALYSIS_RECORDS if _available(r[0]))
     for name in BENCHMARKS:
         path = workflows / f"pipeline_{name}.yaml"
         path.write_text(render_pipeline(name, workflows, records))
