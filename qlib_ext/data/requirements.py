@@ -210,7 +210,7 @@ def guidance(data_dir: str | Path, uses: Iterable[str] = tuple(USES)) -> list[st
             lines.append(head + "all present")
             continue
         lines.append(head + f"{len(lack)} missing")
-        lines += [f"    {m.field}: missing for {m.stocks_missing} of {m.stocks_total} stocks ({m.purpose}); "
+        lines += [f"    {m.field}: missing for {m.stocks_missing} of {m.stocks_total} stocks ({USES[use][m.field]}); "
                   f"add with `{m.fix}`" for m in lack]
     if CASE_FIELD in gone:
         lines.append(f"all uses: {gone[CASE_FIELD].fix}")

@@ -8,17 +8,22 @@ the previous dataset byte for byte, with no temp dir left beside it.
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from qlib_ext.cli import main
 from qlib_ext.data import bin_io
-from qlib_ext.data.bin_io import DatasetWriter
+from qlib_ext.data.bin_io import DatasetWriter, read_bin
+from qlib_ext.data.check import CORE_FIELDS, check_dataset
 from qlib_ext.data.importers import ImportValidationError, import_dataset
 from qlib_ext.data.importers import augment as augment_mod
 from qlib_ext.data.importers import build as build_mod
+from qlib_ext.data.panel import read_panel
 
 from .helpers import digest, disk_full, edit_csv, leftovers, make_source, set_cell
 
@@ -307,3 +312,148 @@ def test_import_output_passes_data_check_for_what_it_claims(src, tmp_path, capsy
     assert main(["data", "check", str(bare), "--require", "risk"]) == 1
     out_text = capsys.readouterr().out
     assert "mcap.day.bin is missing for 3 of 3 stocks" in out_text and "turnover.day.bin is missing" in out_text
+
+
+# -- found on real data (issue 17 item 5) -------------------------------------------------------
+@pytest.mark.parametrize("pre_close", [True, False], ids=["with_pre_close", "without_pre_close"])
+def test_import_adj_factor_jump_is_an_error_naming_stock_and_date(src, target, tmp_path, pre_close):
+    """A 10x adj_factor step with no price gap imported clean (adjusted close x10, change +900%)."""
+    edit_csv(src, "adj_factor.csv", lambda df: df.assign(adj_factor=df["adj_factor"].where(
+        (df["ts_code"] != "600000.SH") | (df["trade_date"] < "20240110"), "10")))
+    if not pre_close:
+        edit_csv(src, "daily.csv", lambda df: df.drop(columns=["pre_close"]))
+    fails(src, target, "adj_factor.csv (600000.SH 20240110)", "adj_factor jumps 1 -> 10 (x10)", "+9",
+          "[check adj_factor_jump]", "--accept-factor-jumps")
+    # accepted explicitly: imported, listed as a warning and in meta, and data check agrees
+    out = tmp_path / "accepted"
+    report = import_dataset(src, out, accept_factor_jumps=True, progress=False)
+    assert [w.check for w in report.warnings] == ["adj_factor_jump"]
+    meta = json.loads((out / "meta" / "dataset.json").read_text())
+    assert meta["accepted_factor_jumps"] == ["600000.SH 20240110"]
+    check = check_dataset(out)
+    assert check.ok and [(f.instrument, f.date) for f in check.warnings if f.check == "factor_jump"] == [
+        ("SH600000", "2024-01-10")]
+    # the same dataset without the acceptance fails data check, naming stock and date
+    meta["accepted_factor_jumps"] = []
+    (out / "meta" / "dataset.json").write_text(json.dumps(meta))
+    check = check_dataset(out)
+    assert [(f.check, f.instrument, f.field, f.date) for f in check.errors] == [
+        ("factor_jump", "SH600000", "factor", "2024-01-10")]
+    assert "--accept-factor-jumps" in check.render()
+
+
+def test_import_vol_without_amount_needs_units(src, target, tmp_path):
+    """vol in lots with no amount column was silently read as shares (volume and turnover 100x too small)."""
+    edit_csv(src, "daily.csv", lambda df: df.drop(columns=["amount"]))
+    fails(src, target, "daily.csv", "vol units cannot be detected", "--units fixture", "--units tushare",
+          "[check units_ambiguous]")
+    lots = import_dataset(src, tmp_path / "lots", units="tushare", progress=False)
+    shares = import_dataset(src, tmp_path / "shares", units="fixture", progress=False)
+    assert "(given)" in lots.units["daily.csv"] and lots.ok and shares.ok
+    v_lots = read_bin(tmp_path / "lots" / "features" / "sh600000" / "volume.day.bin")[1]
+    v_shares = read_bin(tmp_path / "shares" / "features" / "sh600000" / "volume.day.bin")[1]
+    np.testing.assert_allclose(v_lots, 100 * v_shares, rtol=1e-6)
+
+
+def test_import_nullable_int64_date_columns(tmp_path):
+    """Int64 dates (pandas' nullable integers, <NA> for an open span) crashed in importers/indexes.py."""
+    src = tmp_path / "pq"
+    make_source(src, fmt="parquet")
+    for name in ("daily", "adj_factor", "shares", "index_weight"):
+        df = pd.read_parquet(src / f"{name}.parquet")
+        df.assign(trade_date=df["trade_date"].astype(int).astype("Int64")).to_parquet(src / f"{name}.parquet")
+    pd.DataFrame({"index_code": "000300.SH", "con_code": ["600000.SH", "000001.SZ", "300750.SZ"],
+                  "in_date": pd.array([20240102] * 3, dtype="Int64"),
+                  "out_date": pd.array([None, None, 20240110], dtype="Int64")}).to_parquet(src / "index_member.parquet")
+    report = import_dataset(src, tmp_path / "out", progress=False)
+    assert report.ok, report.render()
+    spans = (tmp_path / "out" / "instruments" / "csi300.txt").read_text().split("\n")
+    assert "SZ300750\t2024-01-02\t2024-01-10" in spans and "SH600000\t2024-01-02\t2024-01-17" in spans
+
+
+def _plain_target(src: Path, out: Path) -> None:
+    """The clean import as a plain Qlib dataset that holds 2 of the 3 stocks: no weights, paused, meta; the
+    suspended day's volume NaN (Qlib's own datasets leave suspended days NaN)."""
+    import_dataset(src, out, progress=False)
+    shutil.rmtree(out / "features" / "sz300750")
+    shutil.rmtree(out / "meta")
+    for market in ("all", "csiall", "csi300"):
+        path = out / "instruments" / f"{market}.txt"
+        path.write_text("".join(ln for ln in path.read_text().splitlines(True) if not ln.startswith("SZ300750")))
+    for p in [*out.glob("features/*/w_*.day.bin"), *out.glob("features/*/paused.day.bin")]:
+        p.unlink()
+    vol = out / "features" / "sz000001" / "volume.day.bin"
+    x = np.fromfile(vol, dtype="<f4")
+    assert x[5] == 0                       # data row 4 of SZ000001 (20240108) is the suspended day
+    x[5] = np.nan
+    x.tofile(vol)
+
+
+def test_augmented_dataset_passes_our_own_check(src, tmp_path):
+    """Weights renormalised after members are skipped (w_csi500 summed to 0.9974 on the real fixture) and
+    suspended days with NaN volume accepted (147 errors before)."""
+    edit_csv(src, "daily.csv", lambda df: df[(df["ts_code"] != "000001.SZ") | (df["trade_date"] != "20240108")])
+    out = tmp_path / "plain"
+    _plain_target(src, out)
+    report = import_dataset(src, augment=out, progress=False)
+    renorm = [w for w in report.warnings if w.check == "weight_renormalised"]
+    assert len(renorm) == 1 and renorm[0].key == "SZ300750" and "w_csi300" in renorm[0].message
+    w = read_panel(out, "w_csi300", ["SH600000", "SZ000001"])
+    np.testing.assert_allclose(w.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(w.iloc[0], [0.625, 0.375], rtol=1e-6)              # 50 : 30 of the 80 held
+    assert read_panel(out, "paused", ["SZ000001"]).loc["2024-01-08"].item() == 1
+    check = check_dataset(out, required_fields=(*CORE_FIELDS, "paused", "w_csi300"))
+    assert check.ok, check.render()
+    assert not [f for f in check.findings if f.check in ("weights", "paused")], check.render()
+
+
+# -- source files (issue 19 item 3) -------------------------------------------------------------
+def _clean_fields(src: Path, tmp_path: Path) -> dict[str, str]:
+    import_dataset(src, tmp_path / "clean_ref", progress=False)
+    return digest(tmp_path / "clean_ref", "features")
+
+
+def test_import_padded_header_names_are_stripped_and_said_once(src, tmp_path):
+    """' ts_code' and 'close ' gave "required column 'ts_code' is missing (found:  ts_code, ...)"."""
+    want = _clean_fields(src, tmp_path)
+    edit_csv(src, "daily.csv", lambda df: df.rename(columns={"ts_code": " ts_code", "close": "close "}))
+    report = import_dataset(src, tmp_path / "out", progress=False)
+    assert report.ok and report.stats["daily.csv: header names stripped"] == ["' ts_code'", "'close '"]
+    assert report.render().count("header names stripped") == 1
+    assert digest(tmp_path / "out", "features") == want
+
+
+@pytest.mark.parametrize("encoding, label", [("utf-16", "UTF-16 LE (BOM)"), ("utf-8-sig", "UTF-8 with BOM"),
+                                             ("utf-16-le", "UTF-16 LE without BOM")])
+def test_import_utf16_and_bom_files_are_detected(src, tmp_path, encoding, label):
+    """A UTF-16 file gave a bare UnicodeDecodeError."""
+    want = _clean_fields(src, tmp_path)
+    for name in ("daily.csv", "shares.csv"):
+        (src / name).write_bytes((src / name).read_text().encode(encoding))
+    report = import_dataset(src, tmp_path / "out", progress=False)
+    assert report.ok and report.units["daily.csv encoding"] == f"{label} (detected)"
+    assert digest(tmp_path / "out", "features") == want
+
+
+def test_import_non_utf8_file_names_the_encoding_fix(src, target, tmp_path):
+    edit_csv(src, "shares.csv", lambda df: df.assign(name="浦发银行"))
+    (src / "shares.csv").write_bytes((src / "shares.csv").read_text().encode("gbk"))
+    fails(src, target, "shares.csv", "the file is not UTF-8: byte 0x", "--encoding gbk", "[check encoding]")
+    report = import_dataset(src, tmp_path / "gbk", encoding="gbk", progress=False)
+    assert report.ok and report.options["encoding"] == "gbk"
+
+
+@pytest.mark.parametrize("sep, what", [(";", "';'"), ("\t", "a tab")])
+def test_import_other_separator_is_named_with_its_fix(src, target, tmp_path, sep, what):
+    """A ';'-separated file with decimal commas gave seven "missing column" errors and no hint."""
+    want = _clean_fields(src, tmp_path)
+    df = pd.read_csv(src / "daily.csv", dtype=str)
+    if sep == ";":
+        df = df.apply(lambda c: c.str.replace(".", ",", regex=False) if c.name not in ("ts_code",) else c)
+    df.to_csv(src / "daily.csv", index=False, sep=sep)
+    msg = fails(src, target, "daily.csv", f"the file is separated by {what}, not by commas", "[check separator]")
+    assert msg.count("missing") == 0
+    fix = msg.split("e.g. ")[1].split(" [check")[0]
+    subprocess.run(["bash", "-c", fix], cwd=src, check=True)                # the fix the message gives works
+    import_dataset(src, tmp_path / "fixed", progress=False)
+    assert digest(tmp_path / "fixed", "features") == want
