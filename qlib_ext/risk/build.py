@@ -22,7 +22,7 @@ from .. import __version__
 from ..data.check import missing_fields_message
 from ..data.panel import read_calendar, read_instruments, read_panel
 from .config import COUNTRY, STYLES, RiskConfig, industry_factor
-from .covariance import factor_covariance, specific_risk
+from .covariance import check_risk_panels, factor_covariance, specific_risk
 from .descriptors import compute_descriptors
 from .exposures import style_exposures
 from .qlib_export import export_riskmodel_root, write_benchmark_weight_fields
@@ -75,7 +75,9 @@ def build_risk(data_dir: str | Path, start: Any = None, end: Any = None, progres
     ``export_qlib`` also writes Qlib's ``riskmodel_root`` under ``<store>/qlib`` (every
     ``qlib_every``-th date) and, with ``benchmark_fields``, the ``<index>_weight`` alias fields into
     the dataset that Qlib's ``EnhancedIndexingStrategy`` reads.  ``config``: a :class:`RiskConfig` or
-    its keywords.  The new store replaces the old one only once complete.
+    its keywords.  The new store replaces the old one only once complete, and only if its covariances and
+specific risks pass the optimizer's input rules (:func:`.covariance.check_risk_panels`): a bad covariance
+never reaches a backtest.
     """
     root = Path(data_dir).expanduser().resolve()
     cfg = config if isinstance(config, RiskConfig) else RiskConfig(**(config or {}))
@@ -112,6 +114,7 @@ def build_risk(data_dir: str | Path, start: Any = None, end: Any = None, progres
     f_days = in_range & np.isfinite(reg.factor_returns).any(axis=1)
     cov_days = in_range & np.isfinite(cov).all(axis=(1, 2))
     factors = [COUNTRY] + [industry_factor(c) for c in codes] + list(STYLES)
+    check_risk_panels(cal, cov, factors, spec, instruments, in_range)
 
     tmp = temp_store(dest)
     try:

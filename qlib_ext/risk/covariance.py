@@ -12,13 +12,16 @@
   over the days it was in the regression (daily std); no structural / Bayesian shrinkage.
 
 Both are NaN until ``*_min_obs`` observations exist.  Weights are normalised over observed days.
+:func:`check_risk_panels` checks both against the optimizer's input rules before a store is written.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from scipy.signal import lfilter
 
+from ..optim.checks import PSD_RTOL, SYM_RTOL
 from .config import RiskConfig
 from .timeseries import decay
 
@@ -60,3 +63,41 @@ def specific_risk(u: np.ndarray, listed: np.ndarray, cfg: RiskConfig) -> np.ndar
     var = _ewm_mean(u0 * u0, obs, cfg.specific_half_life)
     enough = np.cumsum(obs, axis=0) >= cfg.specific_min_obs
     return np.where(enough & listed, np.sqrt(var), np.nan).astype(np.float32)
+
+
+def check_risk_panels(dates: pd.DatetimeIndex, cov: np.ndarray, factors: list[str], spec: np.ndarray,
+                      instruments: list[str], write: np.ndarray) -> None:
+    """ValueError naming the first date (and factor or stock) where what the store would hold breaks the
+    optimizer's rules (:mod:`qlib_ext.optim.checks`): on the dates written (``write``), from the first
+    complete covariance on, every covariance finite, symmetric and PSD within the same tolerances; every
+    specific risk present finite and >= 0.  Run before anything is written, so the old store stays."""
+    start = np.isfinite(cov).all(axis=(1, 2))
+    after = write & (np.cumsum(start) > 0)
+    fix = "nothing was written (the old store is kept); check the factor returns of these dates"
+    for t in np.flatnonzero(after & ~start)[:1]:
+        i, j = np.argwhere(~np.isfinite(cov[t]))[0]
+        raise ValueError(f"risk build: factor covariance of {dates[t].date()} has non-finite entries, first "
+                         f"[{factors[i]!r}, {factors[j]!r}] = {cov[t, i, j]}; {fix}")
+    idx = np.flatnonzero(after & start)
+    if len(idx):
+        C = cov[idx]
+        scale = np.abs(C).max(axis=(1, 2))
+        asym = np.abs(C - C.transpose(0, 2, 1)).max(axis=(1, 2))
+        for k in np.flatnonzero(asym > SYM_RTOL * scale)[:1]:
+            i, j = np.unravel_index(int(np.argmax(np.abs(C[k] - C[k].T))), C[k].shape)
+            raise ValueError(f"risk build: factor covariance of {dates[idx[k]].date()} is not symmetric at "
+                             f"[{factors[i]!r}, {factors[j]!r}]; {fix}")
+        vals = np.linalg.eigvalsh((C + C.transpose(0, 2, 1)) / 2)
+        low = vals[:, 0] < -PSD_RTOL * np.maximum(vals[:, -1], 0.0)
+        for k in np.flatnonzero(low)[:1]:
+            vec = np.linalg.eigh((C[k] + C[k].T) / 2)[1][:, 0]
+            load = [factors[i] for i in np.argsort(-np.abs(vec))[:3]]
+            raise ValueError(f"risk build: factor covariance of {dates[idx[k]].date()} is not positive "
+                             f"semidefinite: most negative eigenvalue {vals[k, 0]:.6g} (largest {vals[k, -1]:.6g}; "
+                             f"tolerance {PSD_RTOL:g} x largest), along {load}; {fix}")
+    s = spec[write]
+    bad = ~np.isnan(s) & ~(np.isfinite(s) & (s >= 0))
+    if bad.any():
+        t, n = np.argwhere(bad)[0]
+        raise ValueError(f"risk build: specific risk of {instruments[n]} on {dates[np.flatnonzero(write)[t]].date()} "
+                         f"is {s[t, n]} (not finite and >= 0); {fix}")

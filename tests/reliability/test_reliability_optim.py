@@ -382,3 +382,68 @@ def test_optim_input_assembled_by_hand_is_checked_at_solve(market):
     inp.exposures[0, 0] = np.inf
     with pytest.raises(ValueError, match=r"exposures: 1 infinite values"):
         IndexOptimizer().solve(inp)
+
+
+# -- the risk store refuses the same when it is built (issue 19) ----------------------------------
+import shutil  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from qlib_ext.risk import build as risk_build  # noqa: E402
+from qlib_ext.risk import build_risk, load_covariance, load_meta  # noqa: E402
+
+from .helpers import digest  # noqa: E402
+
+RISK_CFG = {"cov_min_obs": 10}  # the micro market is short: covariances from 10 factor-return days
+
+
+@pytest.fixture(scope="module")
+def risk_dataset(micro_market, tmp_path_factory) -> Path:
+    """A copy of the micro market (day bins) with a valid risk store built (covariances on its last dates)."""
+    root = Path(shutil.copytree(micro_market, tmp_path_factory.mktemp("risk19") / "ds",
+                                ignore=shutil.ignore_patterns("*.1min.bin", "1min.txt")))
+    build_risk(root, progress=False, export_qlib=False, config=RISK_CFG)
+    assert load_meta(root)["covariance_start"] is not None
+    return root
+
+
+def corrupt_on(day: str, edit):
+    """A ``factor_covariance`` whose matrix of calendar date ``day`` is edited in place by ``edit(C)``."""
+    real = risk_build.factor_covariance
+
+    def fake(f, cfg):
+        cov = real(f, cfg)
+        t = int(np.searchsorted(risk_build.read_calendar(fake.root), pd.Timestamp(day)))
+        edit(cov[t])
+        return cov
+    return fake
+
+
+@pytest.mark.parametrize("edit, says", [
+    (lambda C: C.__setitem__((-1, -1), -5.0), r"is not positive semidefinite: most negative eigenvalue -5"),
+    (lambda C: C.__setitem__((0, 1), C[0, 1] + 1e-3), r"is not symmetric at \['country', "),
+    (lambda C: C.__setitem__((2, 2), np.nan), r"has non-finite entries, first \['ind_"),
+])
+def test_risk_build_refuses_a_bad_covariance_and_keeps_the_old_store(risk_dataset, monkeypatch, edit, says):
+    """Before: the store was written with the bad matrix (a NaN day silently skipped) and a backtest read it."""
+    before = digest(risk_dataset, "risk")
+    day = load_meta(risk_dataset)["end"]                     # a date with a complete covariance
+    fake = corrupt_on(day, edit)
+    fake.root = risk_dataset
+    monkeypatch.setattr(risk_build, "factor_covariance", fake)
+    with pytest.raises(ValueError, match=rf"risk build: factor covariance of {day} {says}.*the old store is kept"):
+        build_risk(risk_dataset, progress=False, export_qlib=False, config=RISK_CFG)
+    assert digest(risk_dataset, "risk") == before
+    monkeypatch.undo()
+    assert np.linalg.eigvalsh(load_covariance(risk_dataset, day).to_numpy())[0] > -1e-12
+
+
+def test_risk_build_refuses_an_infinite_specific_risk(risk_dataset, monkeypatch):
+    real = risk_build.specific_risk
+
+    def fake(u, listed, cfg):
+        spec = real(u, listed, cfg)
+        spec[-3, 4] = np.inf
+        return spec
+    monkeypatch.setattr(risk_build, "specific_risk", fake)
+    with pytest.raises(ValueError, match=r"risk build: specific risk of S[HZ]\d+ on 2024-03-27 is inf"):
+        build_risk(risk_dataset, progress=False, export_qlib=False, config=RISK_CFG)
