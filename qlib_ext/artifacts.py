@@ -33,6 +33,8 @@ from typing import Any
 import pandas as pd
 
 SUMMARY_FILE = "summary.json"
+#: table (``missing.csv``) of the optional inputs a recorder had to leave out: index ``input``, column ``effect``
+MISSING_TABLE = "missing"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 #: MLflow's error code for an absent run or artifact (``mlflow.protos.databricks_pb2``).
 _NOT_FOUND_CODES = ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND")

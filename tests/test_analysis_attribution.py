@@ -13,7 +13,7 @@ from analysis_backtest import log_backtest, make_backtest
 
 import qlib_ext
 from qlib_ext.analysis import AttributionRecord
-from qlib_ext.analysis.attribution import (
+from qlib_ext.analysis.metrics.attribution import (
     active_exposures,
     active_weights,
     attribute,

@@ -12,7 +12,8 @@ import pytest
 from matplotlib.figure import Figure
 
 import qlib_ext
-from qlib_ext.analysis.base import AnalysisRecord, has_artifact, load_artifact, save_artifacts
+from qlib_ext.analysis.records.base import AnalysisRecord
+from qlib_ext.artifacts import has_artifact, load_artifact, save_artifacts
 from qlib_ext.schema import ARTIFACTS, PRED_FILE
 
 

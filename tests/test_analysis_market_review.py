@@ -13,7 +13,8 @@ import pytest
 
 import qlib_ext
 from qlib_ext.analysis import MarketReviewRecord
-from qlib_ext.analysis.market_review import annualised_basis, factor_nav, read_futures, relative_nav
+from qlib_ext.analysis.inputs import read_futures
+from qlib_ext.analysis.metrics.market_review import annualised_basis, factor_nav, relative_nav
 from qlib_ext.risk import build_risk, load_factor_returns
 from qlib_ext.schema import ARTIFACTS, INDEX_INSTRUMENTS
 
@@ -130,3 +131,45 @@ def test_bad_inputs_fail_and_write_nothing(qlib_on_tiny, store, tmp_path, monkey
         with pytest.raises(ValueError, match="indexes"):
             MarketReviewRecord(rec, indexes=["csi9999"])
     assert rec.list_artifacts(ARTIFACTS.MARKET_REVIEW) == []
+
+
+def _without_index(src: Path, dst: Path, code: str) -> Path:
+    """A view of dataset ``src`` (symlinks) whose features lack index ``code`` -- like real data without it."""
+    dst.mkdir()
+    for item in src.iterdir():
+        if item.name != "features":
+            (dst / item.name).symlink_to(item, target_is_directory=item.is_dir())
+    (dst / "features").mkdir()
+    for inst in (src / "features").iterdir():
+        if inst.name != code.lower():
+            (dst / "features" / inst.name).symlink_to(inst, target_is_directory=True)
+    return dst
+
+
+def test_absent_csi_all_share_is_named_and_the_rest_computed(tiny_market, tmp_path, monkeypatch):
+    """Issue 17: an optional input absent (SH000985, the risk store, futures) is named in the section's
+    missing.csv and in the report; the other indexes are still computed.  No index at all still fails."""
+    from qlib.workflow import R
+
+    from qlib_ext.analysis.report import build_report
+
+    monkeypatch.chdir(tmp_path)
+    code = INDEX_INSTRUMENTS["csiall"]
+    data = _without_index(tiny_market, tmp_path / "no_csiall", code)
+    qlib_ext.init(data, mlruns=tmp_path / "mlruns")
+    try:
+        with R.start(experiment_name="review_missing"):
+            rec = R.get_recorder()
+            out = MarketReviewRecord(rec, end="2024-03-28", risk_store=str(tmp_path / "no_store")).generate()
+            assert list(out["index_navs"].columns) == ["CSI300", "CSI500", "CSI1000"]
+            assert "return_csiall" not in out["metrics"] and np.isfinite(out["metrics"]["return_csi500"])
+            missing = pd.read_csv(rec.download_artifact(f"{ARTIFACTS.MARKET_REVIEW}/missing.csv", str(tmp_path)),
+                                  index_col=0)["effect"]
+            assert any(code in k for k in missing.index) and "futures prices" in missing and "risk store" in missing
+            assert "SH000985 has no $close in the dataset" in " ".join(missing)
+            page = build_report(rec.id, tmp_path / "page.html").read_text()
+            assert "Left out for want of an optional input" in page and "SH000985 has no $close" in page
+            with pytest.raises(ValueError, match="no \\$close for any of the index instruments"):
+                MarketReviewRecord(rec, indexes=["csiall"], end="2024-03-28").generate()
+    finally:
+        qlib_ext.init(tiny_market, mlruns=tmp_path / "mlruns_back")

@@ -22,7 +22,7 @@ from qlib_ext.analysis import (
     performance_summary,
     yearly_returns,
 )
-from qlib_ext.analysis.performance import annualized_return
+from qlib_ext.analysis.metrics.performance import annualized_return
 
 
 def sample_excess(seed: int = 3, start: str = "2021-11-01", end: str = "2024-03-29") -> pd.Series:
@@ -162,7 +162,7 @@ def test_conventions_against_empyrical_quantstats_and_qlib():
     qs = pytest.importorskip("quantstats")
     from qlib.contrib.evaluate import risk_analysis
 
-    from qlib_ext.analysis.performance import annualized_volatility
+    from qlib_ext.analysis.metrics.performance import annualized_volatility
 
     e = sample_excess(9)
     e.iloc[0] = abs(e.iloc[0])  # a first-day gain: the drawdown conventions coincide

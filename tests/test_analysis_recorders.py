@@ -84,7 +84,7 @@ def test_style_profile_record(recorder, signal, store):
 
 
 def test_quantile_navs_equal_a_direct_groupby_backtest(recorder, signal):
-    from qlib_ext.analysis.quantile import quantile_navs
+    from qlib_ext.analysis.metrics.quantile import quantile_navs
 
     recorder.save_objects(**{PRED_FILE: signal})
     out = QuantileRecord(recorder, window=("2024-01-02", None)).generate()

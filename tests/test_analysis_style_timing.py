@@ -13,8 +13,8 @@ from analysis_backtest import log_backtest, make_backtest
 
 import qlib_ext
 from qlib_ext.analysis import StyleTimingRecord
-from qlib_ext.analysis.attribution import active_weights
-from qlib_ext.analysis.style_timing import forward_returns, robust_z, timing_points, timing_table
+from qlib_ext.analysis.metrics.attribution import active_weights
+from qlib_ext.analysis.metrics.style_timing import forward_returns, robust_z, timing_points, timing_table
 from qlib_ext.risk import build_risk, load_exposures, load_factor_returns, load_meta
 from qlib_ext.schema import ARTIFACTS
 

@@ -1,13 +1,22 @@
-"""Analysis recorders (SPEC section 7), each split into compute (pure) | plot | record.
+"""Analysis recorders (SPEC section 7), shaped as alphalens: compute | plot | record, and the report.
 
-Portfolio performance (report tables 11, 23, 30, 33, 35; figures 12-15, 24) is imported eagerly:
-:mod:`.performance` (compute), :mod:`.performance_plot` (figures), :class:`PerformanceRecord` (Qlib
-``RecordTemp``).  The other recorders (style profile, quantile, crowding, holdings, attribution,
-style timing, market review) resolve lazily on first use.
+* :mod:`.metrics` -- pure functions per topic (no Qlib, no matplotlib, no file I/O);
+* :mod:`.plots` -- figures: every ``plot_*`` takes an ``ax`` and returns it;
+* :mod:`.records` -- the Qlib ``RecordTemp`` adapters, one per file, none importing another;
+* :mod:`.inputs` -- what the recorders read through Qlib (signal, market panel, risk store, backtest);
+* :mod:`.registry` -- one entry per recorder (class, artifact folder, section title and order, inputs);
+* :mod:`.report` -- the HTML page of saved artifacts (recomputes nothing).
+
+Artifacts are saved and loaded by :mod:`qlib_ext.artifacts`.  The portfolio performance functions
+(report tables 11, 23, 30, 33, 35) are imported eagerly; recorder classes (every name the registry
+knows: ``PerformanceRecord``, ``StyleProfileRecord``, ...) and plotting resolve on first use, so
+``import qlib_ext.analysis`` loads neither Qlib's workflow nor matplotlib.
 """
 
+from typing import Any
+
 from ..lazy import lazy_exports
-from .performance import (
+from .metrics.performance import (
     annual_turnover,
     annualized_return,
     calmar,
@@ -16,28 +25,32 @@ from .performance import (
     excess_returns,
     information_ratio,
     max_drawdown,
+    nav_frame,
     performance_summary,
     period_return,
     yearly_returns,
 )
-from .performance_plot import nav_frame, plot_excess_nav
-from .performance_record import PerformanceRecord
 
-#: recorders added by later modules: public name -> module (resolved lazily on first use)
-_LAZY = {
-    "StyleProfileRecord": ".style_profile_record",
-    "QuantileRecord": ".quantile_record",
-    "CrowdingRecord": ".crowding_record",
-    "HoldingsProfileRecord": ".holdings_record",
-    "AttributionRecord": ".attribution_record",
-    "StyleTimingRecord": ".style_timing_record",
-    "MarketReviewRecord": ".market_review_record",
-}
+#: the built-in recorders (each registers itself in its module of .records)
+RECORDERS = ("PerformanceRecord", "StyleProfileRecord", "QuantileRecord", "CrowdingRecord",
+             "HoldingsProfileRecord", "AttributionRecord", "StyleTimingRecord", "MarketReviewRecord")
+_plots = lazy_exports(__name__, {"plot_excess_nav": ".plots.performance"})
 
-__getattr__ = lazy_exports(__name__, _LAZY)
+
+def __getattr__(name: str) -> Any:
+    """A recorder class by name from the registry (built-ins and registered extensions), or a plot."""
+    if name.endswith("Record"):
+        from .registry import get
+
+        try:
+            return get(name).cls
+        except KeyError:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    return _plots(name)
+
 
 __all__ = [
-    "PerformanceRecord", "annual_turnover", "annualized_return", "calmar", "drawdown", "excess_nav",
-    "excess_returns", "information_ratio", "max_drawdown", "nav_frame", "performance_summary",
-    "period_return", "plot_excess_nav", "yearly_returns", *sorted(_LAZY),
+    "annual_turnover", "annualized_return", "calmar", "drawdown", "excess_nav", "excess_returns",
+    "information_ratio", "max_drawdown", "nav_frame", "performance_summary", "period_return",
+    "plot_excess_nav", "yearly_returns", *RECORDERS,
 ]

@@ -11,21 +11,26 @@
 * :func:`load_style_exposures`: the risk store's style exposures (``qlib_ext.risk.load_exposures``);
   a missing store raises ``FileNotFoundError`` naming the path and how to build it.
 * :func:`benchmark_weights`: a benchmark's point-in-time member weights (``schema.benchmark``).
+* :func:`risk_store_dir`, :func:`holdings_inputs`: the risk store and a backtest's active return,
+  weights and exposures (shared by the attribution and style-timing recorders).
+* :func:`read_futures`: the optional futures price file of the market review.
 
 Everything is "known at the close of ``datetime``" (the signal's convention).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ..data.provenance import dataset_identity
 from ..factors import PRICE_VOLUME_FACTORS, REPORT_FACTORS
-from ..schema import PRED_FILE, UNIVERSE, benchmark
+from ..schema import PORT_REPORT_FILE, POSITIONS_FILE, PRED_FILE, UNIVERSE, benchmark
+from .metrics.attribution import active_exposures, active_weights
 
 #: Columns of :func:`market_frame`: name -> Qlib expression.
 MARKET_COLUMNS: dict[str, str] = {
@@ -87,7 +92,7 @@ def shift_session(date: Any, n: int) -> pd.Timestamp:
     return cal[min(max(i, 0), len(cal) - 1)]
 
 
-_MARKET_CACHE: dict[tuple[str, str], tuple[pd.Timestamp, pd.DataFrame]] = {}
+_MARKET_CACHE: dict[tuple[str, str, tuple], tuple[pd.Timestamp, pd.DataFrame]] = {}
 
 
 def _load_market(instruments: str, start: pd.Timestamp) -> pd.DataFrame:
@@ -105,10 +110,12 @@ def market_frame(start: Any, end: Any, instruments: str = UNIVERSE) -> pd.DataFr
 
     One ``D.features`` call per process, dataset and instrument file: it reads from ``start`` to the
     calendar's end and is kept (the last one) so the next recorder of the run slices it; a request
-    starting earlier reloads.  ``ValueError`` naming the instrument file and span when nothing comes back.
+    starting earlier reloads, and so does a dataset rewritten in place (the key holds
+    :func:`~qlib_ext.data.provenance.dataset_identity`: its calendar's and instrument file's stats).  ``ValueError`` naming the instrument file and span when nothing comes back.
     """
     start, end = pd.Timestamp(start), pd.Timestamp(end)
-    key = (str(data_root()), instruments)
+    root = data_root()
+    key = (str(root), instruments, dataset_identity(root, instruments))
     cached = _MARKET_CACHE.get(key)
     if cached is None or cached[0] > start:
         _MARKET_CACHE.clear()
@@ -176,3 +183,78 @@ def in_window(obj: pd.Series | pd.DataFrame, start: Any, end: Any, what: str) ->
         raise ValueError(f"{what}: nothing inside the window {lo.date()}..{hi.date()} "
                          f"(it spans {dates.min().date()}..{dates.max().date()})")
     return out
+
+
+def risk_store_dir(risk_store: str | Path | None) -> Path:
+    """The risk store given, or ``<provider_uri>/risk``; ``FileNotFoundError`` naming the path tried."""
+    from ..risk import store_path
+
+    if risk_store is None:
+        risk_store = data_root() / "risk"
+    try:
+        return store_path(risk_store)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"risk store (input risk_store): {exc}") from exc
+
+
+def portfolio_weights(positions: Mapping[Any, Any]) -> pd.Series:
+    """End-of-day weights ``amount x price / account value`` on (datetime, instrument) from Qlib's
+    ``positions_normal_1day.pkl`` (a dict date -> ``Position``)."""
+    if not isinstance(positions, Mapping) or not positions:
+        raise ValueError(f"positions ({POSITIONS_FILE}): expected a non-empty dict date -> Position")
+    rows: list[tuple[pd.Timestamp, str, float]] = []
+    for date, pos in positions.items():
+        book = pos.position if hasattr(pos, "position") else pos
+        value = float(pos.calculate_value()) if hasattr(pos, "calculate_value") else float(book["now_account_value"])
+        if value <= 0:
+            continue
+        ts = pd.Timestamp(date)
+        for code, item in book.items():
+            if isinstance(item, dict) and "amount" in item:
+                rows.append((ts, str(code), float(item["amount"]) * float(item.get("price", 0.0)) / value))
+    if not rows:
+        return pd.Series([], index=pd.MultiIndex.from_arrays([pd.DatetimeIndex([]), []], names=["datetime", "instrument"]),
+                         dtype=float, name="weight")
+    df = pd.DataFrame(rows, columns=["datetime", "instrument", "weight"])
+    return df.groupby(["datetime", "instrument"])["weight"].sum().sort_index()
+
+
+def active_return(report: pd.DataFrame, with_cost: bool = True) -> pd.Series:
+    """``return - bench - cost`` from Qlib's report_normal (``cost`` left out when ``with_cost`` is False)."""
+    from .metrics.performance import excess_returns
+
+    return excess_returns(report, with_cost=with_cost, mode="difference").rename("active")
+
+
+def holdings_inputs(rec: Any, bench: str, store: Path, styles: Sequence[str] | None,
+                    with_cost: bool = True):
+    """(active return, active weights, daily active exposures, styles) of a backtest run.
+
+    rec: an :class:`~.records.base.AnalysisRecord` (its ``load`` reads the backtest's artifacts)."""
+    from ..risk import load_exposures, load_meta
+
+    report = rec.load(PORT_REPORT_FILE)
+    positions = rec.load(POSITIONS_FILE)
+    a = active_return(report, with_cost)
+    if a.empty:
+        raise ValueError(f"{PORT_REPORT_FILE}: the backtest report has no days")
+    styles = list(styles or load_meta(store)["styles"])
+    w = portfolio_weights(positions)
+    start, end = a.index.min() - pd.Timedelta(days=15), a.index.max()
+    b = benchmark_weights(bench, start, end)
+    d = active_weights(w, b)
+    d = d[d.index.get_level_values("datetime") <= end]
+    exposures = load_exposures(store, start=start, end=end)
+    return a, d, active_exposures(d, exposures, styles), styles
+
+
+def read_futures(path: str | Path) -> pd.DataFrame:
+    """Read a futures price file (CSV or Parquet; format in :mod:`.metrics.market_review`) and validate it
+    with :func:`~.metrics.market_review.check_futures`; errors name the file and the column or row."""
+    from .metrics.market_review import check_futures
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"futures price file {path} not found")
+    df = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else pd.read_csv(path)
+    return check_futures(df, f"futures price file {path}")

@@ -1,4 +1,4 @@
-"""Bad input to the performance tables (``qlib_ext.analysis.performance``): NaN days, a constant series, a
+"""Bad input to the performance tables (``qlib_ext.analysis.metrics.performance``): NaN days, a constant series, a
 report frame without Qlib's columns."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from qlib_ext.analysis.performance import excess_returns, performance_summary
+from qlib_ext.analysis.metrics.performance import excess_returns, performance_summary
 
 DAYS = pd.bdate_range("2024-01-02", periods=6)
 

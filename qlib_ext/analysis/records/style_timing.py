@@ -26,22 +26,24 @@ import pandas as pd
 from matplotlib.figure import Figure
 from qlib.workflow.record_temp import PortAnaRecord
 
-from ..schema import ARTIFACTS, DIAGNOSTICS_FILE, PORT_REPORT_FILE
-from .attribution_record import holdings_inputs, risk_store_dir
-from .base import AnalysisRecord
-from .style_timing import (
+from ...schema import ARTIFACTS, DIAGNOSTICS_FILE, PORT_REPORT_FILE
+from ..inputs import holdings_inputs, risk_store_dir
+from ..metrics.style_timing import (
     HORIZON,
     OUTLIER_Z,
     forward_returns,
-    plot_exposure_series,
-    plot_scatter,
     timing_points,
     timing_table,
 )
+from ..plots.style_timing import plot_exposure_series, plot_scatter
+from ..registry import BENCHMARK, register
+from .base import AnalysisRecord
 
 SIZE = "size"
 
 
+@register(title="Style timing (figure 27, table 28, figure 29)", order=80, needs=("backtest", "risk"), run="backtest",
+          kwargs={"benchmark": BENCHMARK})
 class StyleTimingRecord(AnalysisRecord):
     """Figure 27 / table 28 / figure 29: active style exposure vs next-``horizon``-session factor return.
 
@@ -92,7 +94,7 @@ class StyleTimingRecord(AnalysisRecord):
         return pd.DatetimeIndex(t.index[t > 0])
 
     def generate(self, **kwargs: Any) -> dict:
-        from ..risk import load_factor_returns
+        from ...risk import load_factor_returns
 
         store = risk_store_dir(self.risk_store)
         a, _, expo, styles = holdings_inputs(self, self.benchmark, store, self.styles, self.with_cost)
@@ -137,6 +139,6 @@ class StyleTimingRecord(AnalysisRecord):
                                     "exposures": exposure},
                             figures={f"scatter_{SIZE}": fig27, "scatter_styles": grid, f"active_{SIZE}": fig29},
                             metrics=metrics)
-        print(f"Style timing ({len(dates)} rebalances, next {self.horizon} sessions, outliers |robust z| > "
+        self.say(f"Style timing ({len(dates)} rebalances, next {self.horizon} sessions, outliers |robust z| > "
               f"{self.outlier_z:g}):\n{table.drop(columns='outlier_dates').to_string()}")
         return {"table": table, "points": points, "metrics": metrics}

@@ -4,14 +4,18 @@ cumulative return, the futures basis) inside a Qlib recorder.
 Needs only Qlib's data (the index instruments of :data:`qlib_ext.schema.INDEX_INSTRUMENTS`) and the
 risk store's factor returns; it can run in any workflow, with or without a backtest.  The span is
 ``base_date`` .. ``end`` (default: the backtest's last day when the run has a Qlib report, else the
-dataset's last session).  Conventions: :mod:`qlib_ext.analysis.market_review`.  Optional inputs are
-skipped with a logged reason: the risk store (figure 4) and the futures price file (figures 1-2, given
-as ``futures``; format in :mod:`qlib_ext.analysis.market_review`).  Artifacts under ``market_review/``:
+dataset's last session).  Conventions: :mod:`qlib_ext.analysis.metrics.market_review`.  Optional
+inputs, each left out with a warning and named in ``missing.csv`` (shown in the report's section) while
+the rest is computed: each index of ``indexes`` (e.g. the CSI All Share ``SH000985``, absent from many
+real datasets; at least one index must have closes), the risk store (figure 4) and the futures price
+file (figures 1-2, given as ``futures``; format in :mod:`qlib_ext.analysis.metrics.market_review`).
+Artifacts under ``market_review/``:
 
 * ``index_navs.csv`` / ``index_navs.png`` (figure 3), ``index_summary.csv`` (return since the base,
   max drawdown and trough of each index);
 * ``size_nav.csv`` / ``size_factor.png`` (figure 4) when a risk store is found;
 * ``basis.csv`` and ``basis_<index>.png`` (figures 1-2) when ``futures`` is given;
+* ``missing.csv`` (input, effect) when an optional input is absent;
 * ``summary.json`` / MLflow ``market_review.return_<index>``, ``max_drawdown_<index>``,
   ``size_return``, ``size_max_drawdown``, ``basis_min_<index>``.
 """
@@ -24,18 +28,18 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..schema import ARTIFACTS, BENCHMARKS, INDEX_INSTRUMENTS, INDEX_MARKETS, PORT_REPORT_FILE
-from .base import AnalysisRecord
-from .market_review import (
+from ...schema import ARTIFACTS, BENCHMARKS, INDEX_INSTRUMENTS, INDEX_MARKETS, PORT_REPORT_FILE
+from ..inputs import read_futures, risk_store_dir
+from ..metrics.market_review import (
     BASE_DATE,
     annualised_basis,
     factor_nav,
     nav_summary,
-    plot_basis,
-    plot_navs,
-    read_futures,
     relative_nav,
 )
+from ..plots.market_review import plot_basis, plot_navs
+from ..registry import register
+from .base import AnalysisRecord
 
 INDEXES = ("csi300", "csi500", "csi1000", "csiall")
 
@@ -45,6 +49,7 @@ def index_label(name: str) -> str:
     return BENCHMARKS[name].label if name in BENCHMARKS else ("CSI All" if name == "csiall" else name)
 
 
+@register(title="Market review (figures 1-4)", order=10, optional=("risk", "futures", "csiall index"), run="backtest")
 class MarketReviewRecord(AnalysisRecord):
     """Figures 1-4 of the report's market review (module docstring).
 
@@ -81,19 +86,36 @@ class MarketReviewRecord(AnalysisRecord):
 
         return pd.Timestamp(D.calendar()[-1])
 
-    def _closes(self, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    def _closes(self, start: pd.Timestamp, end: pd.Timestamp, note: bool = True) -> pd.DataFrame:
+        """Index closes (columns: labels) of the indexes the dataset has; each absent one is a missing
+        optional input (named in the section) -- ``ValueError`` only when none has a close."""
         from qlib.data import D
 
         inst = [INDEX_INSTRUMENTS[i] for i in self.indexes]
         df = D.features(inst, ["$close"], start_time=start, end_time=end)
-        if df.empty:
-            raise ValueError(f"market review: no $close for the index instruments {inst} between "
-                             f"{start.date()} and {end.date()}")
-        closes = df["$close"].unstack(level="instrument")
-        missing = [i for i in inst if i not in closes.columns]
-        if missing:
-            raise ValueError(f"market review: index instruments {missing} have no $close in the dataset")
-        return closes[inst].rename(columns=lambda c: index_label(INDEX_MARKETS[c]))
+        closes = df["$close"].unstack(level="instrument") if not df.empty else pd.DataFrame()
+        have = [i for i in inst if i in closes.columns and closes[i].notna().any()]
+        if not have:
+            raise ValueError(f"market review: no $close for any of the index instruments {inst} between "
+                             f"{start.date()} and {end.date()} in the dataset")
+        before = closes.index[closes.index <= self.base_date]
+        base = before.max() if len(before) else self.base_date     # the base session (relative_nav's)
+        for code in inst:
+            name = INDEX_MARKETS[code]
+            if code not in have:
+                why = "has no $close in the dataset"
+            elif len(before) and not closes.loc[base, code] > 0:
+                why = f"has no close on the base session {base.date()}"
+            else:
+                continue
+            if note:
+                self.missing_input(f"{index_label(name)} index ({code})",
+                                   f"{code} {why}: its NAV is left out of figure 3")
+            if code in have:
+                have.remove(code)
+        if not have:
+            raise ValueError(f"market review: no index of {inst} has a close on the base session {base.date()}")
+        return closes[have].rename(columns=lambda c: index_label(INDEX_MARKETS[c]))
 
     def generate(self, **kwargs: Any) -> dict:
         end = self._end()
@@ -103,7 +125,8 @@ class MarketReviewRecord(AnalysisRecord):
         navs = relative_nav(closes, self.base_date)
         table = nav_summary(navs)
         metrics: dict[str, float] = {}
-        for name, lab in zip(self.indexes, navs.columns):
+        shown = [k for k in self.indexes if index_label(k) in navs.columns]
+        for name, lab in zip(shown, navs.columns):
             metrics[f"return_{name}"] = float(table.loc[lab, "return"])
             metrics[f"max_drawdown_{name}"] = float(table.loc[lab, "max_drawdown"])
         tables: dict[str, Any] = {"index_navs": navs, "index_summary": table}
@@ -129,7 +152,7 @@ class MarketReviewRecord(AnalysisRecord):
             figures["size_factor"] = fig4
 
         if self.futures:
-            full = self._closes(self.base_date - pd.Timedelta(days=400), end)
+            full = self._closes(self.base_date - pd.Timedelta(days=400), end, note=False)
             basis, figs = self._basis(full)
             tables["basis"] = basis
             figures.update(figs)
@@ -137,19 +160,18 @@ class MarketReviewRecord(AnalysisRecord):
                 name = next(k for k in self.indexes if index_label(k) == col)
                 metrics[f"basis_min_{name}"] = float(basis[col].min())
         else:
-            self.skip("no futures price file given (futures=...): basis figures 1-2 left out")
+            self.missing_input("futures prices", "no futures price file given (futures=FILE): basis figures 1-2 left out")
         self.save_artifacts(tables=tables, figures=figures, metrics=metrics)
-        print(f"Market review from {navs.index[0].date()} to {navs.index[-1].date()}:\n{table.to_string()}")
+        self.say(f"Market review from {navs.index[0].date()} to {navs.index[-1].date()}:\n{table.to_string()}")
         return {"index_navs": navs, "metrics": metrics}
 
     def _size_nav(self, end: pd.Timestamp) -> pd.Series | None:
-        from ..risk import load_factor_returns
-        from .attribution_record import risk_store_dir
+        from ...risk import load_factor_returns
 
         try:
             store = risk_store_dir(self.risk_store)
         except FileNotFoundError as exc:
-            self.skip(f"{exc}: size factor figure 4 left out")
+            self.missing_input("risk store", f"{exc}: size factor figure 4 left out")
             return None
         f = load_factor_returns(store, start=self.base_date - pd.Timedelta(days=20), end=end)
         if self.size_factor not in f.columns:

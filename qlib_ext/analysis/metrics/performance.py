@@ -21,7 +21,7 @@ used in every table of ours (Qlib's ``PortAnaRecord`` instead annualises arithme
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -158,3 +158,20 @@ def performance_summary(e: pd.Series, window_range: Sequence = DEFAULT_WINDOW, p
     if constituent_weight is not None:
         out["constituent_weight"] = float(constituent_weight)
     return pd.Series(out, name="performance")
+
+
+def nav_frame(returns: pd.Series | Mapping[str, pd.Series], start: Any = None, end: Any = None) -> pd.DataFrame:
+    """Excess NAVs (columns) of one or several excess-return series, each rebased to 1 at ``start``.
+
+    A leading row of 1.0 is added on the day before the first return, so every curve starts at 1.
+    """
+    series = {"excess": returns} if isinstance(returns, pd.Series) else dict(returns)
+    cols = {}
+    for name, e in series.items():
+        e = window(e, start or e.index.min(), end or e.index.max())
+        if e.empty:
+            continue
+        nav = excess_nav(e)
+        first = e.index[0] - pd.Timedelta(days=1)
+        cols[name] = pd.concat([pd.Series([1.0], index=[first]), nav])
+    return pd.DataFrame(cols).sort_index()

@@ -25,13 +25,14 @@ from typing import Any
 import pandas as pd
 from qlib.workflow.record_temp import SignalRecord
 
-from ..processors.neutralize import NEUTRALIZE_PRESETS
-from ..processors.xsection import residualize_xsection
-from ..schema import ARTIFACTS, UNIVERSE
+from ...processors.neutralize import NEUTRALIZE_PRESETS
+from ...processors.xsection import residualize_xsection
+from ...schema import ARTIFACTS, UNIVERSE
+from ..inputs import load_signal, market_frame, shift_session
+from ..metrics.quantile import quantile_navs, quantile_summary, rebase, relative_navs
+from ..plots.common import finish, new_figure, plot_group_returns, plot_lines
+from ..registry import register
 from .base import AnalysisRecord
-from .inputs import load_signal, market_frame, shift_session
-from .plots import finish, new_figure, plot_group_returns, plot_lines
-from .quantile import quantile_navs, quantile_summary, rebase, relative_navs
 
 #: the report's style factors with its signs: name -> (market_frame column, sign)
 STYLE_FACTORS: dict[str, tuple[str, float]] = {
@@ -51,6 +52,7 @@ def neutralize(signal: pd.Series, market: pd.DataFrame, against: Sequence[str], 
     return pd.Series(res, index=signal.index, name="signal_neutral").dropna()
 
 
+@register(title="Quantile backtests (figures 19-20)", order=50, needs=("signal",), run="signal")
 class QuantileRecord(AnalysisRecord):
     """Figures 19-20 (see module docstring).
 
@@ -126,5 +128,5 @@ class QuantileRecord(AnalysisRecord):
                             figures={"long_relative": finish(fig19), "long_relative_window": finish(fig20),
                                      "groups": finish(fig_g)},
                             objects={"navs": navs}, metrics=metrics)
-        print(f"Quantile backtests ({span}):\n{groups[['long_excess', 'monotonicity', 'long_short', 'window_excess']].round(3).to_string()}")
+        self.say(f"Quantile backtests ({span}):\n{groups[['long_excess', 'monotonicity', 'long_short', 'window_excess']].round(3).to_string()}")
         return {"long_relative": rel, "groups": groups, "navs": navs}

@@ -19,93 +19,30 @@ returns (``risk_store``, default ``<provider_uri>/risk``).  Formulas and convent
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from matplotlib.figure import Figure
 from qlib.workflow.record_temp import PortAnaRecord
 
-from ..schema import ARTIFACTS, PORT_REPORT_FILE, POSITIONS_FILE
-from .attribution import (
-    active_exposures,
-    active_weights,
+from ...schema import ARTIFACTS
+from ..inputs import holdings_inputs, risk_store_dir
+from ..metrics.attribution import (
     attribute,
     cumulative,
     default_periods,
     period_table,
-    plot_cumulative,
-    plot_periods,
     specific_contribution,
     summary,
 )
+from ..metrics.performance import DEFAULT_WINDOW, PERIODS
+from ..plots.attribution import plot_cumulative, plot_periods
+from ..registry import BENCHMARK, register
 from .base import AnalysisRecord
-from .inputs import benchmark_weights, data_root
-from .performance import DEFAULT_WINDOW, PERIODS
 
 
-# ------------------------------------------------------------------------ inputs read through Qlib
-def risk_store_dir(risk_store: str | Path | None) -> Path:
-    """The risk store given, or ``<provider_uri>/risk``; ``FileNotFoundError`` naming the path tried."""
-    from ..risk import store_path
-
-    if risk_store is None:
-        risk_store = data_root() / "risk"
-    try:
-        return store_path(risk_store)
-    except FileNotFoundError as exc:
-        raise FileNotFoundError(f"risk store (input risk_store): {exc}") from exc
-
-
-def portfolio_weights(positions: Mapping[Any, Any]) -> pd.Series:
-    """End-of-day weights ``amount x price / account value`` on (datetime, instrument) from Qlib's
-    ``positions_normal_1day.pkl`` (a dict date -> ``Position``)."""
-    if not isinstance(positions, Mapping) or not positions:
-        raise ValueError(f"positions ({POSITIONS_FILE}): expected a non-empty dict date -> Position")
-    rows: list[tuple[pd.Timestamp, str, float]] = []
-    for date, pos in positions.items():
-        book = pos.position if hasattr(pos, "position") else pos
-        value = float(pos.calculate_value()) if hasattr(pos, "calculate_value") else float(book["now_account_value"])
-        if value <= 0:
-            continue
-        ts = pd.Timestamp(date)
-        for code, item in book.items():
-            if isinstance(item, dict) and "amount" in item:
-                rows.append((ts, str(code), float(item["amount"]) * float(item.get("price", 0.0)) / value))
-    if not rows:
-        return pd.Series([], index=pd.MultiIndex.from_arrays([pd.DatetimeIndex([]), []], names=["datetime", "instrument"]),
-                         dtype=float, name="weight")
-    df = pd.DataFrame(rows, columns=["datetime", "instrument", "weight"])
-    return df.groupby(["datetime", "instrument"])["weight"].sum().sort_index()
-
-
-def active_return(report: pd.DataFrame, with_cost: bool = True) -> pd.Series:
-    """``return - bench - cost`` from Qlib's report_normal (``cost`` left out when ``with_cost`` is False)."""
-    from .performance import excess_returns
-
-    return excess_returns(report, with_cost=with_cost, mode="difference").rename("active")
-
-
-def holdings_inputs(rec: AnalysisRecord, bench: str, store: Path, styles: Sequence[str] | None,
-                    with_cost: bool = True):
-    """(active return, active weights, daily active exposures, styles) of a backtest run."""
-    from ..risk import load_exposures, load_meta
-
-    report = rec.load(PORT_REPORT_FILE)
-    positions = rec.load(POSITIONS_FILE)
-    a = active_return(report, with_cost)
-    if a.empty:
-        raise ValueError(f"{PORT_REPORT_FILE}: the backtest report has no days")
-    styles = list(styles or load_meta(store)["styles"])
-    w = portfolio_weights(positions)
-    start, end = a.index.min() - pd.Timedelta(days=15), a.index.max()
-    b = benchmark_weights(bench, start, end)
-    d = active_weights(w, b)
-    d = d[d.index.get_level_values("datetime") <= end]
-    exposures = load_exposures(store, start=start, end=end)
-    return a, d, active_exposures(d, exposures, styles), styles
-
-
+@register(title="Return attribution (figures 25-26)", order=70, needs=("backtest", "risk"), run="backtest",
+          kwargs={"benchmark": BENCHMARK})
 class AttributionRecord(AnalysisRecord):
     """Figures 25-26: daily style / industry / residual attribution of the active return (module docstring).
 
@@ -135,7 +72,7 @@ class AttributionRecord(AnalysisRecord):
                 "summary.json"]
 
     def generate(self, **kwargs: Any) -> dict:
-        from ..risk import load_factor_returns, load_specific_returns
+        from ...risk import load_factor_returns, load_specific_returns
 
         store = risk_store_dir(self.risk_store)
         a, d, expo, styles = holdings_inputs(self, self.benchmark, store, self.styles, self.with_cost)
@@ -162,6 +99,6 @@ class AttributionRecord(AnalysisRecord):
         fig26.tight_layout()
         self.save_artifacts(tables={"daily": contrib, "cumulative": cum, "periods": table, "exposures": expo},
                             figures={"cumulative": fig25, "periods": fig26}, metrics=metrics)
-        print(f"Attribution ({a.index[0].date()}..{a.index[-1].date()}, annualised, additive):\n"
+        self.say(f"Attribution ({a.index[0].date()}..{a.index[-1].date()}, annualised, additive):\n"
               f"{table[['active', 'style', 'industry', 'residual']].to_string()}")
         return {"daily": contrib, "periods": table, "metrics": metrics}

@@ -1,7 +1,8 @@
 """Market review (report figures 1-4): index NAVs relative to a base date, the size factor's
 cumulative return, and the annualised futures basis.
 
-Pure functions; no Qlib.  Conventions:
+Pure functions; no Qlib, no file I/O (the futures file is read by
+:func:`qlib_ext.analysis.inputs.read_futures`).  Conventions:
 
 * relative NAV of index ``j``: ``close_{j,t} / close_{j,base}`` with ``base`` the last session on or
   before the base date (report: 2023-12-29);
@@ -19,7 +20,6 @@ or the index instrument, e.g. ``SH000905``), ``close``, ``expiry`` (the contract
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -77,32 +77,32 @@ def nav_summary(navs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def read_futures(path: str | Path) -> pd.DataFrame:
-    """Read and validate a futures price file (module docstring); errors name the file and the column or row."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"futures price file {path} not found")
-    df = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else pd.read_csv(path)
+def check_futures(df: pd.DataFrame, source: str = "futures prices") -> pd.DataFrame:
+    """Validate a futures price table (module docstring); errors name ``source`` and the column or row.
+
+    Returns ``date``, ``index``, ``close``, ``expiry`` with dates parsed and closes as floats.
+    """
+    path = source
     missing = [c for c in FUTURES_COLUMNS if c not in df.columns]
     if missing:
-        raise ValueError(f"futures price file {path}: missing columns {missing} (need {list(FUTURES_COLUMNS)})")
+        raise ValueError(f"{path}: missing columns {missing} (need {list(FUTURES_COLUMNS)})")
     df = df[list(FUTURES_COLUMNS)].copy()
     for col in ("date", "expiry"):
         parsed = pd.to_datetime(df[col], errors="coerce")
         if parsed.isna().any():
             row = int(np.flatnonzero(parsed.isna().to_numpy())[0])
-            raise ValueError(f"futures price file {path}, row {row + 2}: {col}={str(df[col].iloc[row])!r} is not a date")
+            raise ValueError(f"{path}, row {row + 2}: {col}={str(df[col].iloc[row])!r} is not a date")
         df[col] = parsed
     close = pd.to_numeric(df["close"], errors="coerce")
     if (~(close > 0)).any():
         row = int(np.flatnonzero((~(close > 0)).to_numpy())[0])
-        raise ValueError(f"futures price file {path}, row {row + 2}: close={str(df['close'].iloc[row])!r} is not a positive price")
+        raise ValueError(f"{path}, row {row + 2}: close={str(df['close'].iloc[row])!r} is not a positive price")
     df["close"] = close.astype(float)
     df["index"] = df["index"].astype(str)
     dup = df.duplicated(["date", "index"])
     if dup.any():
         row = int(np.flatnonzero(dup.to_numpy())[0])
-        raise ValueError(f"futures price file {path}, row {row + 2}: duplicate (date, index) "
+        raise ValueError(f"{path}, row {row + 2}: duplicate (date, index) "
                          f"{df['date'].iloc[row].date()} {df['index'].iloc[row]}")
     return df
 
@@ -111,7 +111,7 @@ def annualised_basis(futures: pd.DataFrame, spot: pd.DataFrame, names: Mapping[s
                      min_days: int = MIN_DAYS_TO_EXPIRY) -> pd.DataFrame:
     """Dates x index: ``(F / S - 1) x 365 / days to expiry`` (module docstring).
 
-    futures: :func:`read_futures`; spot: dates x index closes; names: maps the file's ``index`` values
+    futures: :func:`check_futures` (or :func:`~qlib_ext.analysis.inputs.read_futures`); spot: dates x index closes; names: maps the file's ``index`` values
     to spot columns (default: identity).  Raises naming an index with no spot column.
     """
     names = dict(names or {})
@@ -126,30 +126,3 @@ def annualised_basis(futures: pd.DataFrame, spot: pd.DataFrame, names: Mapping[s
         ok = (days >= min_days) & s.notna()
         out[col] = ((p["close"] / s - 1) * 365 / days)[ok]
     return pd.DataFrame(out).sort_index().rename_axis("datetime")
-
-
-# ------------------------------------------------------------------------------------------ plots
-def plot_navs(ax: Any, navs: pd.DataFrame, title: str = "Index NAVs relative to the base date",
-              ylabel: str = "relative NAV") -> Any:
-    """Figures 3-4: one line per column, 1 at the base date."""
-    for c in navs.columns:
-        ax.plot(navs.index, navs[c].to_numpy(float), lw=1.3, label=str(c))
-    ax.axhline(1.0, color="grey", lw=0.6, ls="--")
-    ax.set_title(title)
-    ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
-    return ax
-
-
-def plot_basis(ax: Any, spot: pd.Series, basis: pd.Series, label: str) -> Any:
-    """Figures 1-2: the index close (left axis) and the annualised basis (right axis, bars)."""
-    ax.plot(spot.index, spot.to_numpy(float), color="tab:blue", lw=1.3, label=f"{label} close")
-    ax.set_ylabel("index close")
-    twin = ax.twinx()
-    twin.bar(basis.index, basis.to_numpy(float), color="tab:orange", alpha=0.6, width=1.0, label="annualised basis")
-    twin.axhline(0.0, color="grey", lw=0.6)
-    twin.set_ylabel("annualised basis")
-    ax.set_title(f"{label} and its futures' annualised basis")
-    ax.grid(alpha=0.3)
-    return ax

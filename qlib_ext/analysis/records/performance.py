@@ -24,20 +24,26 @@ from typing import Any
 import pandas as pd
 from qlib.workflow.recorder import Recorder
 
-from ..schema import ARTIFACTS, DIAGNOSTICS_FILE, PORT_REPORT_FILE
-from .base import AnalysisRecord, artifact_name, load_artifact
-from .performance import (
+from ...artifacts import artifact_name, load_artifact
+from ...schema import ARTIFACTS, DIAGNOSTICS_FILE, PORT_REPORT_FILE
+from ..metrics.performance import (
     DEFAULT_WINDOW,
     PERIODS,
     excess_returns,
+    nav_frame,
     performance_summary,
     yearly_returns,
 )
-from .performance_plot import nav_frame, plot_excess_nav
+from ..plots.common import finish, new_figure
+from ..plots.performance import plot_excess_nav
+from ..registry import register
+from .base import AnalysisRecord
 
 SOLVED = ("optimal", "inaccurate", "relaxed")
 
 
+@register(title="Performance (tables 11, 23, 30, 33, 35; figures 12-15, 24)", order=20, needs=("backtest",),
+          optional=("optimizer diagnostics",), run="backtest")
 class PerformanceRecord(AnalysisRecord):
     """Report tables 11/23/30/33/35 and figures 12-15/24 from a backtest's daily report (see module docstring).
 
@@ -89,8 +95,12 @@ class PerformanceRecord(AnalysisRecord):
         span = f"{e.index[0].date()}..{e.index[-1].date()}"
         objects = {"table": table, "excess_returns": e, "excess_nav": navs["excess"], "yearly": yearly_returns(e)}
         w0, w1 = (d.date() for d in self.window)
-        figures = {"excess_nav": plot_excess_nav(navs, f"Excess NAV {span} ({self.label})"),
-                   "excess_nav_window": plot_excess_nav(win_navs, f"Excess NAV {w0}..{w1} ({self.label})")}
+        figures = {}
+        for name, frame, title in (("excess_nav", navs, f"Excess NAV {span} ({self.label})"),
+                                   ("excess_nav_window", win_navs, f"Excess NAV {w0}..{w1} ({self.label})")):
+            fig, ax = new_figure()
+            plot_excess_nav(ax, frame, title)
+            figures[name] = finish(fig)
         self.save_artifacts(tables={"table": table}, figures=figures, objects=objects, metrics=summary.to_dict())
-        print(f"Performance ({span}, geometric, {self.periods} sessions/year):\n{table.T.to_string()}")
+        self.say(f"Performance ({span}, geometric, {self.periods} sessions/year):\n{table.T.to_string()}")
         return objects

@@ -21,14 +21,16 @@ from typing import Any
 
 from qlib.workflow.record_temp import SignalRecord
 
-from ..factors import REPORT_FACTORS
-from ..schema import ARTIFACTS, UNIVERSE
+from ...factors import REPORT_FACTORS
+from ...schema import ARTIFACTS, UNIVERSE
+from ..inputs import load_signal, load_style_exposures, market_frame
+from ..metrics.style_profile import style_profile
+from ..plots.common import finish, new_figure, plot_lines, plot_mean_correlations
+from ..registry import register
 from .base import AnalysisRecord
-from .inputs import load_signal, load_style_exposures, market_frame
-from .plots import finish, new_figure, plot_lines, plot_mean_correlations
-from .style_profile import style_profile
 
 
+@register(title="Signal style profile (figures 16-18)", order=40, needs=("signal", "risk"), run="signal")
 class StyleProfileRecord(AnalysisRecord):
     """Figures 16-18 from the run's ``pred.pkl`` and the risk store (see module docstring).
 
@@ -80,5 +82,5 @@ class StyleProfileRecord(AnalysisRecord):
                             figures={"mean_correlation": finish(fig16), "correlation": finish(fig17),
                                      "leg_size": finish(fig18)},
                             objects={"correlation": corr, "legs": legs}, metrics=metrics)
-        print(f"Style profile of the signal ({span}, mean daily Spearman):\n{summary.round(3).to_string()}")
+        self.say(f"Style profile of the signal ({span}, mean daily Spearman):\n{summary.round(3).to_string()}")
         return {"summary": summary, "correlation": corr, "legs": legs}

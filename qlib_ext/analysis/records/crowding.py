@@ -20,15 +20,17 @@ from typing import Any
 import pandas as pd
 from qlib.workflow.record_temp import SignalRecord
 
-from ..schema import ARTIFACTS, UNIVERSE
+from ...schema import ARTIFACTS, UNIVERSE
+from ..inputs import load_signal, market_frame
+from ..metrics.crowding import crowding_peaks, crowding_ratio, crowding_summary
+from ..plots.common import finish, new_figure, plot_crowding, plot_lines
+from ..registry import register
 from .base import AnalysisRecord
-from .crowding import crowding_peaks, crowding_ratio, crowding_summary
-from .inputs import load_signal, market_frame
-from .plots import finish, new_figure, plot_crowding, plot_lines
 
 TURNOVER = "turn_10d"
 
 
+@register(title="Crowding (figures 21-22)", order=60, needs=("signal",), run="signal")
 class CrowdingRecord(AnalysisRecord):
     """Figures 21-22 from the run's ``pred.pkl`` (see module docstring).
 
@@ -74,6 +76,6 @@ class CrowdingRecord(AnalysisRecord):
                             figures={"crowding": finish(fig21), "crowding_window": finish(fig22),
                                      "leg_turnover": finish(fig_legs)},
                             objects={"crowding": table}, metrics=metrics)
-        print(f"Crowding ({TURNOVER} top/bottom {pct}): mean {metrics['mean_ratio']:.3f}, last "
+        self.say(f"Crowding ({TURNOVER} top/bottom {pct}): mean {metrics['mean_ratio']:.3f}, last "
               f"{metrics['last_ratio']:.3f} (percentile {metrics['last_percentile']:.2f}); peaks:\n{peaks.to_string()}")
         return {"crowding": table, "peaks": peaks}

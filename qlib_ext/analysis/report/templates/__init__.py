@@ -1,0 +1,1 @@
+"""Package data: the Jinja templates of the HTML report (read with importlib.resources)."""
