@@ -6,10 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 from test_optim_checks import assert_holds, brute_force_violations, moment
 
 from qlib_ext.optim import (
     ConstituentFloor,
+    Constraint,
     FullyInvested,
     IndexOptimizer,
     IndustryDeviation,
@@ -20,11 +22,15 @@ from qlib_ext.optim import (
     StockDeviation,
     StyleDeviation,
     Tradability,
+    TradeRows,
     Turnover,
     figure10_constraints,
+    figure10_settings,
     make_constraint,
 )
+from qlib_ext.optim.program import build_program
 from qlib_ext.optim.random_problem import SyntheticMarket
+from qlib_ext.optim.reference import CvxpyLP
 
 FULL = dict(stock=0.01, industry=0.02, styles={"size": 0.3, "nonlinear_size": 0.2}, turnover=0.2, floor=0.8,
             moments={2: 0.15, 3: 0.3})
@@ -152,3 +158,106 @@ def test_industry_and_style_rows_are_deviations():
     assert style.keys == ["StyleDeviation[size]", "StyleDeviation[beta]"]
     assert style.hi[1] == pytest.approx(inp.exposure("beta") @ inp.benchmark + 0.5)
     assert Tradability().box(inp)[0].min() == -np.inf
+
+
+class TradeCostBudget(Constraint):
+    """A constraint of the trade shape written in a test: ``sum_i c_i |w_i - w0_i| <= budget`` with
+    ``c_i`` larger for small caps (a cost budget instead of a flat turnover cap)."""
+
+    def __init__(self, budget: float = 0.002, name: str | None = None):
+        super().__init__(name, penalty=2.0)
+        self.budget = budget
+
+    def trade_rows(self, inp):
+        if not inp.has_w0:
+            return None
+        cost = 0.001 + 0.002 * (inp.exposure("size") < 0)
+        return TradeRows(sp.csr_matrix(cost[None, :]), np.array([self.budget]), [self.name])
+
+
+def test_a_new_shape_compiles_itself_everywhere():
+    """Program, checks, elastic prices and the cvxpy reference take a trade-shaped constraint from its
+    own statement: HiGHS = Clarabel = naive = parametric cvxpy, and it binds."""
+    market = SyntheticMarket(300, n_industries=6, seed=9)
+    cons = [c for c in figure10_constraints() if c.name != "Turnover"] + [TradeCostBudget(0.0005)]
+    ours, clar = IndexOptimizer(cons), IndexOptimizer(cons, solvers=("clarabel",))
+    dpp = CvxpyLP(cons, parametric=True)
+    w0 = IndexOptimizer(figure10_constraints()).solve(market.cross_section(0)).weights
+    for t in (1, 2):
+        inp = market.cross_section(t, w0)
+        res = ours.solve(inp)
+        w = res.weights.to_numpy()
+        cost = 0.001 + 0.002 * (inp.exposure("size") < 0)
+        assert res.status == "optimal" and res.binding.get("TradeCostBudget") == 1
+        assert cost @ np.abs(w - inp.w0) == pytest.approx(0.0005, abs=1e-8)
+        for other in (clar.solve(inp).weights.to_numpy(), CvxpyLP(cons).solve(inp), dpp.solve(inp)):
+            np.testing.assert_allclose(other, w, atol=1e-6)
+        w0 = res.weights
+
+
+def test_slack_keys_are_priced_by_their_constraint():
+    """``penalty_for`` prices each key the constraint's rows produce (no guessing from attributes)."""
+
+    class TwoSided(StyleDeviation):
+        def penalty_for(self, key: str) -> float:
+            return 1.0 if key.endswith("[beta]") else 50.0
+
+    inp = SyntheticMarket(200, n_industries=4, seed=2).cross_section(0)
+    cons = [FullyInvested(), LongOnly(), TwoSided({"size": 0.3, "beta": 0.2})]
+    prog = build_program(inp, cons, "feasibility")
+    prices = dict(zip(prog.slack_keys, prog.c[prog.slack_cols]))
+    assert prices == {"TwoSided[size]": 50.0, "TwoSided[beta]": 1.0}
+    elastic = build_program(inp, figure10_constraints(penalties={"StockDeviation": 7.0}), "feasibility")
+    prices = dict(zip(elastic.slack_keys, elastic.c[elastic.slack_cols]))
+    assert prices["StockDeviation"] == 7.0 and prices["StyleDeviation[size]"] == 10.0
+
+
+def test_program_result_and_reference_do_not_dispatch_on_kind():
+    import inspect
+
+    from qlib_ext.optim import program, reference, result
+
+    for module in (program, result, reference):
+        assert ".kind" not in inspect.getsource(module), module.__name__
+
+
+def test_figure10_lives_once_in_the_packaged_preset():
+    from qlib_ext.config import load_config, package_dir
+
+    raw = load_config("optimizer", package_dir() / "optimizer" / "figure10.yaml")
+    assert figure10_settings() == {k: v for k, v in raw.items() if k in figure10_settings()}
+    cons = {c.name: c for c in figure10_constraints()}
+    assert list(cons) == ["FullyInvested", "LongOnly", "StockDeviation", "IndustryDeviation", "StyleDeviation",
+                          "Turnover", "ConstituentFloor", "Tradability"]
+    assert (cons["StockDeviation"].bound, cons["IndustryDeviation"].bound, cons["Turnover"].limit,
+            cons["ConstituentFloor"].floor, cons["StyleDeviation"].bounds) == (
+        raw["stock_deviation"], raw["industry_deviation"], raw["turnover"], raw["constituent_floor"],
+        raw["style_deviation"])
+    assert [c.name for c in figure10_constraints(constituent_floor=None, size_moment2=0.2)][-2:] == [
+        "SizeMoment2", "Tradability"]
+    with pytest.raises(ValueError, match="unknown constraint keys"):
+        figure10_constraints(floor=0.5)
+
+
+def test_a_bug_in_the_warm_start_raises_instead_of_passing_for_a_solver_failure(monkeypatch):
+    from qlib_ext.optim import solvers
+
+    market = SyntheticMarket(200, n_industries=4, seed=6)
+    opt = IndexOptimizer(figure10_constraints())
+    inp0 = market.cross_section(0)
+    w0 = opt.solve(inp0).weights
+    inp = market.cross_section(1, w0)
+    assert opt._basis is not None
+    cold = IndexOptimizer(figure10_constraints(), warm_start=False).solve(inp)
+    warm = opt.solve(inp)
+    assert [a["warm"] for a in warm.attempts] == [True] and warm.solver == "highs"
+    np.testing.assert_allclose(warm.weights, cold.weights, atol=1e-9)
+
+    def broken(self, prog):
+        raise IndexError("bug in our basis mapping")
+
+    monkeypatch.setattr(solvers.WarmBasis, "statuses_for", broken)
+    with pytest.raises(IndexError, match="basis mapping"):
+        solvers.solve_highs(build_program(inp, opt.constraints), basis=opt._basis)
+    with pytest.raises(IndexError, match="basis mapping"):  # not a 'failed' HiGHS attempt and a move to Clarabel
+        opt.solve(inp)
