@@ -16,6 +16,7 @@ from qlib_ext.cli import main
 from qlib_ext.config import find_config
 from qlib_ext.data import bin_io
 from qlib_ext.data.bin_io import DatasetWriter, bin_path, read_bin
+from qlib_ext.data.calendar import minute_calendar
 from qlib_ext.data.check import check_dataset
 from qlib_ext.data.fields import FieldStager
 from qlib_ext.data.panel import read_calendar, read_instruments, read_panel
@@ -173,6 +174,64 @@ def test_check_weights_not_summing_to_one_names_field_and_date(ds, capsys):
     np.concatenate([[np.float32(start)], vals]).astype("<f4").tofile(path)
     text = checked(ds, capsys)
     assert "w_csi300" in text and str(date.date()) in text and "expected 1" in text
+
+
+def _set(ds: Path, inst: str, field: str, t: int, value: float) -> None:
+    path = bin_path(ds, inst, field)
+    start, vals = read_bin(path)
+    vals = vals.copy()
+    vals[t - start] = value
+    np.concatenate([[np.float32(start)], vals]).astype("<f4").tofile(path)
+
+
+def test_check_ohlc_order_has_a_float32_tolerance(ds, capsys):
+    """'high 161.906 < max(open, close) 161.906': prices stored as float32 after another tool adjusted them."""
+    close, open_ = read_panel(ds, "close"), read_panel(ds, "open")
+    t = len(close) // 2
+    inst = close.columns[np.isfinite(close.iloc[t].to_numpy())][0]
+    top = max(float(close[inst].iloc[t]), float(open_[inst].iloc[t]))
+    _set(ds, inst, "high", t, top * (1 - 1e-5))            # storage rounding: not an error
+    report = check_dataset(ds)
+    assert not [f for f in report.findings if f.check == "ohlc"], report.render()
+    _set(ds, inst, "high", t, top * (1 - 1e-3))            # a real inversion still is
+    text = checked(ds, capsys)
+    assert inst in text and f"high {top * (1 - 1e-3):.6g} < max(open, close)" in text
+    assert str(close.index[t].date()) in text
+
+
+def test_check_index_instruments_are_not_counted_as_stocks(ds, capsys):
+    """SH000300 / SH000001 listed in all.txt (as Qlib's own datasets do) were checked as stocks lacking fields."""
+    shutil.copytree(ds / "features" / "sh000300", ds / "features" / "sh000001")
+    days = read_calendar(ds)
+    with open(ds / "instruments" / "all.txt", "a") as fh:
+        for code in ("SH000300", "SH000001"):
+            fh.write(f"{code}\t{days[0].date()}\t{days[-1].date()}\n")
+    n = read_instruments(ds)["instrument"].nunique() - 2
+    report = check_dataset(ds)
+    assert report.ok, report.render()
+    assert report.stats["instruments"].startswith(f"{n} of {n} stocks checked") and "SH000001" not in [
+        f.instrument for f in report.findings]
+    assert main(["data", "check", str(ds)]) == 0
+
+
+def test_check_require_minute_looks_at_every_stock(tmp_path):
+    """Minute bars for stock 230 of 250 failed '--require minute' (only the first 200 were looked at)."""
+    days = DAYS[:3]
+    stocks = [f"SZ{k:06d}" for k in range(1, 251)]
+    with DatasetWriter(tmp_path / "qlib_data") as w:
+        w.write_calendar(days)
+        w.write_calendar(minute_calendar(days), "1min")
+        w.write_instruments("all", [(s, days[0], days[-1]) for s in stocks])
+        for s in stocks:
+            for f in ("open", "high", "low", "close", "volume", "factor"):
+                w.write_feature(s, f, 0, np.ones(3))
+        for f in ("open", "high", "low", "close", "volume"):
+            w.write_feature(stocks[229], f, 0, np.ones(3 * 240), "1min")
+    report = check_dataset(tmp_path / "qlib_data", require=["minute"])
+    assert report.ok, report.render()
+    assert report.stats["stocks with 1-minute bars"] == "1 of 250"
+    assert [f.message for f in report.warnings if f.check == "require"] == [
+        "--require minute: only 1 of 250 stocks have 1-minute bars; the minute factors are NaN for the others"]
 
 
 # -- FieldStager --------------------------------------------------------------------------------
