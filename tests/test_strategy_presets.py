@@ -78,3 +78,19 @@ def test_preset_files_and_errors(tmp_path):
         load_preset("no_such_preset")
     with pytest.raises(ValueError, match="unknown optimizer keywords"):
         make_optimizer("figure10", floor=0.5)
+
+
+def test_extra_constraints_reach_the_optimizer_from_a_preset_and_from_overrides(tmp_path):
+    """``constraints: [{class, module_path, kwargs}]`` (Qlib's shape) in a preset file and in the
+    strategy's ``optimizer:`` overrides; the built-in keys still come from figure10.yaml."""
+    spec = {"class": "SizeMoment", "module_path": "qlib_ext.optim.constraints", "kwargs": {"k": 4, "bound": 0.5}}
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(yaml.safe_dump({"base": "figure10", "constraints": [spec], "penalties": {"SizeMoment4": 3.0}}))
+    cons = make_optimizer(mine).constraints
+    assert [c.name for c in cons][-2:] == ["Tradability", "SizeMoment4"] and cons[-1].penalty == 3.0
+    assert by_type(make_optimizer(mine))["Turnover"].limit == FIGURE10["turnover"]
+    opt = make_optimizer("figure10", constraints=[{**spec, "kwargs": {"k": 2, "bound": 0.1, "name": "M2"}}])
+    assert opt.constraints[-1].name == "M2" and opt.constraints[-1].bound == 0.1
+    assert [c.name for c in build_constraints(constraints=[spec])][-1] == "SizeMoment4"
+    with pytest.raises(ValueError, match="not a Constraint"):
+        make_optimizer("figure10", constraints=[{"class": "OptimInput", "module_path": "qlib_ext.optim"}])
