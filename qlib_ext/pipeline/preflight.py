@@ -339,6 +339,12 @@ def _windows(job: dict, cal: pd.DatetimeIndex, members: Sequence[MemberNeeds],
     why = f"{longest.member.name}: {longest.why}" if longest and longest.why else ""
     step = int(sig.get("step", 244))
     train, valid, bt, win = sig.get("train"), sig.get("valid"), job.get("backtest"), job.get("window")
+    bad = [Problem("windows", f"{key} is {value!r}: expected [start, end] dates (YYYY-MM-DD) or `auto`",
+                   f"give {key} as two dates, or `auto` to fit it to the data")
+           for key, value in (("signal.train", train), ("signal.valid", valid), ("backtest", bt), ("window", win))
+           if not is_auto(value) and _as_span(value) is None]
+    if bad:
+        return None, bad
     tv_auto, bt_auto = is_auto(train) or is_auto(valid), is_auto(bt)
     risk_idx = int(np.searchsorted(cal.values, risk_first.to_datetime64(), "left"))
     try:
@@ -375,19 +381,30 @@ def _work_span(cal: pd.DatetimeIndex, windows: Windows | None, job: Mapping) -> 
     """train start .. backtest end when resolved, else the given dates clipped to the calendar (or the calendar)."""
     if windows is not None:
         return windows.train[0], windows.backtest[1]
-    return _clip(cal, ((job.get("signal") or {}).get("train") or [None])[0], (job.get("backtest") or [None, None])[-1])
+    train, bt = _as_span((job.get("signal") or {}).get("train")), _as_span(job.get("backtest"))
+    return _clip(cal, train[0] if train else None, bt[1] if bt else None)
 
 
 def _backtest_span(cal: pd.DatetimeIndex, windows: Windows | None, job: Mapping) -> tuple[pd.Timestamp, pd.Timestamp]:
     if windows is not None:
         return windows.backtest
-    bt = job.get("backtest")
-    return _clip(cal, None if is_auto(bt) else bt[0], None if is_auto(bt) else bt[1])
+    bt = _as_span(job.get("backtest"))
+    return _clip(cal, bt[0] if bt else None, bt[1] if bt else None)
+
+
+def _as_span(value: Any) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """``[start, end]`` as Timestamps; None for ``auto`` or anything that is not two dates."""
+    if is_auto(value) or not isinstance(value, (list, tuple)) or len(value) != 2:
+        return None
+    try:
+        return pd.Timestamp(value[0]), pd.Timestamp(value[1])
+    except (TypeError, ValueError):
+        return None
 
 
 def _clip(cal: pd.DatetimeIndex, start: Any, end: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
-    s = cal[0] if start is None or is_auto(start) else max(pd.Timestamp(start), cal[0])
-    e = cal[-1] if end is None or is_auto(end) else min(pd.Timestamp(end), cal[-1])
+    s = cal[0] if start is None else max(pd.Timestamp(start), cal[0])
+    e = cal[-1] if end is None else min(pd.Timestamp(end), cal[-1])
     return (s, e) if s <= e else (cal[0], cal[-1])
 
 
@@ -514,10 +531,11 @@ def _field_problems(root: Path, cal: pd.DatetimeIndex, needs: Mapping[str, Mappi
     for stage, flds in needs.items():
         absent = [f for f in flds if f in gone and gone[f].stocks_missing > (1 - MIN_FINITE) * gone[f].stocks_total]
         sparse = [f for f in flds if f not in absent and shares.get(f, 1.0) < MIN_FINITE]
-        key = ",".join(absent) + "|" + ",".join(sparse)
-        if stage.startswith("backtest_") and key in seen:
-            continue                               # the same strategy fields: said once, for the first benchmark
-        seen.add(key)
+        if stage.startswith("backtest_"):
+            key = ",".join(absent) + "|" + ",".join(sparse)
+            if key in seen:
+                continue                           # the same strategy fields: said once, for the first benchmark
+            seen.add(key)
         if absent:
             items = "; ".join(f"${f} ({flds[f]}; missing for {gone[f].stocks_missing:,} of {gone[f].stocks_total:,} "
                               f"stocks)" for f in absent)
