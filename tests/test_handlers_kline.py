@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import qlib_ext
+from qlib_ext.factors.requirements import MissingFieldsError
 from qlib_ext.handlers import SequenceDataset
 from qlib_ext.handlers.sequence import CHANNELS, FIELDS, SequencePanel
 
@@ -200,6 +201,13 @@ def test_missing_vwap_raises_and_fallback_is_finite(micro_market, tmp_path):
     handler = {"class": "DailyKline", "module_path": "qlib_ext.handlers",
                "kwargs": {"start_time": "2023-07-03", "end_time": "2024-03-15", "neutralize": None}}
     segments = {"train": ("2023-07-03", "2023-12-15"), "test": ("2024-01-02", "2024-03-15")}
+    with pytest.raises(MissingFieldsError, match=r"(?s)\$vwap \(read by feature vwap, label LABEL0\).*--augment.*"
+                       r"vwap='\(\$high\+\$low\+\$close\)/3'"):
+        SequenceDataset(handler=handler, segments=segments)
+    # present but empty (all NaN): named after loading, never a channel of zeros
+    for f in root.glob("features/*/close.day.bin"):
+        np.concatenate([np.fromfile(f, dtype="<f4")[:1],
+                        np.full(f.stat().st_size // 4 - 1, np.nan, dtype="<f4")]).tofile(f.with_name("vwap.day.bin"))
     with pytest.raises(ValueError, match=r"\$vwap.*missing or all NaN"):
         SequenceDataset(handler=handler, segments=segments)
     handler["kwargs"]["vwap"] = "($high+$low+$close)/3"
