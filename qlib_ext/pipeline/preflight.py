@@ -48,7 +48,7 @@ import pandas as pd
 from ..data.bin_io import has_dataset
 from ..data.requirements import ANY_WEIGHT, IMPORT_HINT, MINUTE_BARS, USES, fix_for, missing_fields
 from ..schema import ALL_SHARE, BENCHMARKS, INDEX_INSTRUMENTS, benchmark
-from .signal import Member, signal_members
+from .signal import Member, MemberNeeds, handler_needs, signal_members
 from .windows import (
     AUTO,
     FitRule,
@@ -61,8 +61,7 @@ from .windows import (
     span_text,
 )
 
-__all__ = ["MIN_FINITE", "MIN_MINUTE_COVERAGE", "MemberNeeds", "Plan", "Problem", "handler_needs", "make_plan",
-           "minute_coverage"]
+__all__ = ["MIN_FINITE", "MIN_MINUTE_COVERAGE", "Plan", "Problem", "make_plan", "minute_coverage"]
 
 #: share of the traded stock-days (sampled) on which a field a stage reads must be finite
 MIN_FINITE = 0.8
@@ -124,20 +123,6 @@ class Plan:
             lines.append("what this run could not do:")
             lines += [f"  - {d}" for d in self.decisions]
         return "\n".join(lines)
-
-
-@dataclass(frozen=True)
-class MemberNeeds:
-    """What one model of the signal reads: look-back (sessions, and why), day fields (field -> purpose), minute data."""
-
-    member: Member
-    handler: str
-    lookback: int
-    why: str
-    fields: dict
-    minute: bool
-    instruments: Any
-    label_horizon: int = 10
 
 
 def make_plan(job: Mapping, data: str | Path) -> Plan:
@@ -236,84 +221,10 @@ def _members(job: Mapping, root: Path) -> list[Member]:
     return signal_members(signal_task(probe, root, "sqlite:///:memory:", "fast"))
 
 
-def handler_needs(member: Member) -> MemberNeeds:
-    """The look-back, day fields and minute data that ``member``'s handler reads (defaults from its signature)."""
-    from qlib.utils import get_callable_kwargs
-
-    from ..factors import factor_expressions, forward_return_label
-    from ..factors.price_volume import resolve_factor
-    from ..factors.requirements import expression_fields
-    from ..handlers import DailyKline, MinuteFactors, PriceVolume
-    from ..processors.neutralize import NEUTRALIZE_PRESETS
-
-    conf = member.handler
-    if not conf or "class" not in conf:
-        return MemberNeeds(member, "?", 1, "", {}, False, ALL_SHARE)
-    klass, kwargs = get_callable_kwargs(conf, default_module="qlib_ext.handlers")
-    params = {k: p.default for c in reversed(klass.__mro__) if "__init__" in c.__dict__
-              for k, p in inspect.signature(c.__init__).parameters.items() if p.default is not inspect.Parameter.empty}
-
-    def arg(name: str) -> Any:
-        return kwargs.get(name, params.get(name))
-
-    name = klass.__name__
-    exprs: dict[str, str] = {}
-    lookback, why, minute = 1, "", False
-    price = arg("label_price") or arg("vwap") or "$vwap"
-    if arg("label_horizon") is not None:
-        exprs["label"] = forward_return_label(int(arg("label_horizon")), price=price)
-    if issubclass(klass, MinuteFactors):
-        wins = [int(w) for w in (arg("windows") or (1,))]
-        lookback, why, minute = max(wins) - 1, f"{name} {max(wins)}-day means", True
-    elif issubclass(klass, DailyKline):
-        bar = int(getattr(klass, "bar_sessions", 1))
-        steps = int(arg("n_weeks") if bar > 1 and arg("n_weeks") is not None else arg("window") or 40)
-        lookback = steps * bar + 5
-        why = f"{name} {steps} bars of {bar} session(s)"
-        for f in ("open", "high", "low", "close", "volume"):
-            exprs[f"K-line {f}"] = f"${f}"
-        exprs["K-line vwap"] = str(arg("vwap") or "$vwap")
-    elif issubclass(klass, PriceVolume):
-        ex, names = factor_expressions(arg("factors"))
-        exprs.update({f"factor {n}": e for n, e in zip(names, ex)})
-    neut = arg("neutralize")
-    against = NEUTRALIZE_PRESETS.get(neut, ()) if isinstance(neut, str) else list(neut or ())
-    for a in against:
-        exprs[f"Neutralize {a}"] = "$industry" if a == "industry" else resolve_factor(a)
-    for use, e in exprs.items():
-        lb = expression_lookback(e)
-        if lb > lookback:
-            lookback, why = lb, f"{name} {use}: {e}"
-    flds: dict[str, str] = {}
-    for use, e in exprs.items():
-        for f in expression_fields(e):
-            flds.setdefault(f, f"{member.name}: {use}")
-    return MemberNeeds(member, name, max(1, int(lookback)), why, flds, minute, arg("instruments") or ALL_SHARE,
-                       int(arg("label_horizon") or 10))
-
-
 def _who(m: MemberNeeds) -> str:
     """``lgb_minute (on MinuteFactors)``, ``member (LGBModel on PriceVolume)``."""
     model = "" if m.member.model == m.member.name else f"{m.member.model} "
     return f"{m.member.name} ({model}on {m.handler})"
-
-
-def expression_lookback(expression: str) -> int:
-    """Sessions a Qlib expression reads before its day (Qlib's ``get_extended_window_size``), e.g. 20 for
-    ``$close/Ref($close, 20) - 1``."""
-    from qlib.data.base import Feature, PFeature  # noqa: F401 - names of the parsed expression
-    from qlib.data.ops import Operators, OpsList
-    from qlib.utils import parse_field
-
-    try:
-        Operators.Ref  # noqa: B018 - registered by qlib.init; register Qlib's own ops when it has not run
-    except AttributeError:
-        Operators.register(OpsList)
-    try:
-        obj = eval(parse_field(expression), {"Operators": Operators, "Feature": Feature, "PFeature": PFeature})
-        return int(obj.get_extended_window_size()[0])
-    except Exception:  # noqa: BLE001 - an expression of custom ops: its look-back is not known here
-        return 0
 
 
 # ---------------------------------------------------------------------------------------------- windows
@@ -662,42 +573,41 @@ def _records(job: Mapping) -> list[dict]:
 
 
 def _record_decisions(job: Mapping, root: Path, cal: pd.DatetimeIndex, bt: Sequence) -> list[str]:
-    """Optional recorder inputs that are absent: each a line of what the run could not do."""
+    """Optional recorder inputs (the registry's ``optional``) that are absent: each a line of what the run
+    could not do; the recorder draws its section without them."""
+    from ..analysis import registry
     from ..data.requirements import feature_dirs
 
     out: list[str] = []
     dirs = feature_dirs(root)
+    seen: set[str] = set()
     for rec in _records(job):
-        if rec.get("class") != "MarketReviewRecord":
+        name = str(rec.get("class"))
+        try:
+            entry = registry.get(name)
+        except (KeyError, ValueError):
+            continue                                   # not one of ours: nothing declared
+        if name in seen or not entry.optional:
             continue
+        seen.add(name)
         kw = rec.get("kwargs") or {}
-        indexes = kw.get("indexes") or _market_review_default("indexes", ("csi300", "csi500", "csi1000", ALL_SHARE))
-        gone = [i for i in indexes if INDEX_INSTRUMENTS.get(i) and not (
-            dirs.get(INDEX_INSTRUMENTS[i].lower(), root) / "close.day.bin").exists()]
-        for i in gone:
-            label = BENCHMARKS[i].label if i in BENCHMARKS else "CSI All Share"
-            out.append(f"market review (figure 3): {label} ({INDEX_INSTRUMENTS[i]}) is not in the dataset: its "
-                       f"relative NAV is left out")
-        if not kw.get("futures"):
-            out.append("market review (figures 1-2): no futures prices given (MarketReviewRecord kwargs "
-                       "futures: <file>): the basis figures are left out")
-        base = pd.Timestamp(kw.get("base_date") or _market_review_default("base_date", "2023-12-29"))
-        if not (cal[0] <= base <= bt[1]):
-            out.append(f"market review: its base date {base.date()} is outside the data shown ({cal[0].date()} .. "
-                       f"{pd.Timestamp(bt[1]).date()}): give MarketReviewRecord kwargs base_date")
-        break
+        params = inspect.signature(entry.cls.__init__).parameters
+        if "indexes" in params:
+            indexes = kw.get("indexes") or params["indexes"].default
+            for i in indexes:
+                code = INDEX_INSTRUMENTS.get(i)
+                if code and not (dirs.get(code.lower(), root / "_") / "close.day.bin").exists():
+                    label = BENCHMARKS[i].label if i in BENCHMARKS else "CSI All Share"
+                    out.append(f"{entry.title}: {label} ({code}) is not in the dataset: drawn without it")
+        if "futures" in entry.optional and not kw.get("futures"):
+            out.append(f"{entry.title}: no futures prices given (kwargs futures: <file>): the futures basis "
+                       "is left out")
+        if "base_date" in params:
+            base = pd.Timestamp(kw.get("base_date") or params["base_date"].default)
+            if not (cal[0] <= base <= pd.Timestamp(bt[1])):
+                out.append(f"{entry.title}: its base date {base.date()} is outside the data shown "
+                           f"({cal[0].date()} .. {pd.Timestamp(bt[1]).date()}): give kwargs base_date")
     return out
-
-
-def _market_review_default(name: str, fallback: Any) -> Any:
-    """A default keyword of ``MarketReviewRecord`` (its signature is the one source), else ``fallback``."""
-    try:
-        from ..analysis import MarketReviewRecord
-
-        p = inspect.signature(MarketReviewRecord.__init__).parameters.get(name)
-        return fallback if p is None or p.default is inspect.Parameter.empty else p.default
-    except Exception:  # noqa: BLE001 - the analysis package mid-refactor: the documented default
-        return fallback
 
 
 def _show(v: Any) -> str:

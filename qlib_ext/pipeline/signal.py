@@ -12,17 +12,20 @@ Members the data cannot feed are left out before training (``signal.exclude: [lg
 drops them from the ``Ensemble`` and, when a dropped member was the one on the task's own dataset
 (the minute-factor LightGBM on ``MinuteFactors``), the first kept member's dataset becomes the task's
 (loaded once, and ``SignalRecord`` reads its labels) so that no minute factor is ever loaded.
+:func:`signal_members` lists a task's models and :func:`handler_needs` what each reads (look-back
+in sessions, day fields, minute data), from the handler's keywords and its signature's defaults.
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..schema import LABEL_FILE, PRED_FILE
+from ..schema import ALL_SHARE, LABEL_FILE, PRED_FILE
 
 SIGNAL_RECORDS = [
     {"class": "SignalRecord", "module_path": "qlib.workflow.record_temp",
@@ -64,6 +67,94 @@ def signal_members(task: Mapping) -> list[Member]:
         label = inner if isinstance(inner, str) else _model_name(inner or {})
         out.append(Member(str(m.get("name", f"member{i}")), label, copy.deepcopy(dict(handler or {})), ds is not None))
     return out
+
+
+@dataclass(frozen=True)
+class MemberNeeds:
+    """What one model of the signal reads: look-back (sessions, and why), day fields (field -> purpose), minute data."""
+
+    member: Member
+    handler: str
+    lookback: int
+    why: str
+    fields: dict
+    minute: bool
+    instruments: Any
+    label_horizon: int = 10
+
+
+def handler_needs(member: Member) -> MemberNeeds:
+    """The look-back, day fields and minute data that ``member``'s handler reads (defaults from its signature)."""
+    from qlib.utils import get_callable_kwargs
+
+    from ..factors import factor_expressions, forward_return_label
+    from ..factors.price_volume import resolve_factor
+    from ..factors.requirements import expression_fields
+    from ..handlers import DailyKline, MinuteFactors, PriceVolume
+    from ..processors.neutralize import NEUTRALIZE_PRESETS
+
+    conf = member.handler
+    if not conf or "class" not in conf:
+        return MemberNeeds(member, "?", 1, "", {}, False, ALL_SHARE)
+    klass, kwargs = get_callable_kwargs(conf, default_module="qlib_ext.handlers")
+    params = {k: p.default for c in reversed(klass.__mro__) if "__init__" in c.__dict__
+              for k, p in inspect.signature(c.__init__).parameters.items() if p.default is not inspect.Parameter.empty}
+
+    def arg(name: str) -> Any:
+        return kwargs.get(name, params.get(name))
+
+    name = klass.__name__
+    exprs: dict[str, str] = {}
+    lookback, why, minute = 1, "", False
+    price = arg("label_price") or arg("vwap") or "$vwap"
+    if arg("label_horizon") is not None:
+        exprs["label"] = forward_return_label(int(arg("label_horizon")), price=price)
+    if issubclass(klass, MinuteFactors):
+        wins = [int(w) for w in (arg("windows") or (1,))]
+        lookback, why, minute = max(wins) - 1, f"{name} {max(wins)}-day means", True
+    elif issubclass(klass, DailyKline):
+        bar = int(getattr(klass, "bar_sessions", 1))
+        steps = int(arg("n_weeks") if bar > 1 and arg("n_weeks") is not None else arg("window") or 40)
+        lookback = steps * bar + 5
+        why = f"{name} {steps} bars of {bar} session(s)"
+        for f in ("open", "high", "low", "close", "volume"):
+            exprs[f"K-line {f}"] = f"${f}"
+        exprs["K-line vwap"] = str(arg("vwap") or "$vwap")
+    elif issubclass(klass, PriceVolume):
+        ex, names = factor_expressions(arg("factors"))
+        exprs.update({f"factor {n}": e for n, e in zip(names, ex)})
+    neut = arg("neutralize")
+    against = NEUTRALIZE_PRESETS.get(neut, ()) if isinstance(neut, str) else list(neut or ())
+    for a in against:
+        exprs[f"Neutralize {a}"] = "$industry" if a == "industry" else resolve_factor(a)
+    for use, e in exprs.items():
+        lb = expression_lookback(e)
+        if lb > lookback:
+            lookback, why = lb, f"{name} {use}: {e}"
+    flds: dict[str, str] = {}
+    for use, e in exprs.items():
+        for f in expression_fields(e):
+            flds.setdefault(f, f"{member.name}: {use}")
+    return MemberNeeds(member, name, max(1, int(lookback)), why, flds, minute, arg("instruments") or ALL_SHARE,
+                       int(arg("label_horizon") or 10))
+
+
+def expression_lookback(expression: str) -> int:
+    """Sessions a Qlib expression reads before its day (Qlib's ``get_extended_window_size``), e.g. 20 for
+    ``$close/Ref($close, 20) - 1``."""
+    from qlib.data.base import Feature, PFeature  # noqa: F401 - names of the parsed expression
+    from qlib.data.ops import Operators, OpsList
+    from qlib.utils import parse_field
+
+    try:
+        Operators.Ref  # noqa: B018 - registered by qlib.init; register Qlib's own ops when it has not run
+    except AttributeError:
+        Operators.register(OpsList)
+    try:
+        obj = eval(parse_field(expression), {"Operators": Operators, "Feature": Feature, "PFeature": PFeature})
+        return int(obj.get_extended_window_size()[0])
+    except Exception:  # noqa: BLE001 - an expression of custom ops: its look-back is not known here
+        return 0
 
 
 def exclude_members(task: Mapping, exclude: Sequence[str]) -> dict:
