@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from qlib_ext.cli import main
-from qlib_ext.data.check import CORE_FIELDS, REQUIREMENTS, check_dataset
+from qlib_ext.data.check import CORE_FIELDS, REQUIREMENTS, check_dataset, missing_fields
+from qlib_ext.data.importers import import_dataset
+from qlib_ext.data.importers.export import export_tushare
+from qlib_ext.data.requirements import ANY_WEIGHT, CASE_FIELD, MINUTE_BARS, stock_symbols
 from qlib_ext.risk import build_risk
 
 from .helpers import digest, leftovers
@@ -103,3 +107,58 @@ def test_require_minute_and_unknown_uses_are_named(cn_data, capsys):
         check_dataset(cn_data, require=["strategi"])
     assert main(["data", "check", str(cn_data), "--require", "strategi"]) == 2
     assert "unknown uses ['strategi']" in capsys.readouterr().err
+
+
+# -- a plain-Qlib-shaped dataset (issue 17): adjusted float32 prices with a stepping factor ------------
+@pytest.fixture()
+def plain(micro_market, tmp_path) -> Path:
+    from plain_qlib import make_plain_qlib_dataset
+
+    return make_plain_qlib_dataset(micro_market, tmp_path / "plain", upper_case=True)
+
+
+def test_plain_qlib_dataset_gets_the_documented_guidance(plain, micro_market, tmp_path, capsys):
+    """Which fields each use needs, which are missing (with the stock count) and the command that adds each."""
+    n = len(stock_symbols(plain))
+    gone = {m.field: m for m in missing_fields(plain)}
+    assert set(gone) == {CASE_FIELD, "vwap", "turnover", "mcap", "industry", "paused", "up_limit", "down_limit",
+                         ANY_WEIGHT, MINUTE_BARS}
+    assert all((m.stocks_missing, m.stocks_total) == (n, n) for m in gone.values())
+    assert "tr A-Z a-z" in gone[CASE_FIELD].fix
+    assert gone["vwap"].uses == ("handlers", "label", "strategy")
+    assert gone["vwap"].fix == f"qlib-ext data import --source <dir with daily (with amount)> --augment {plain}"
+    assert gone["mcap"].fix == f"qlib-ext data import --source <dir with daily, daily_basic (or shares)> --augment {plain}"
+    assert gone["industry"].fix == f"qlib-ext data import --source <dir with daily, industry> --augment {plain}"
+    assert "--out <new dir>" in gone[MINUTE_BARS].fix and "does not add minute bars" in gone[MINUTE_BARS].fix
+    assert [m.field for m in missing_fields(plain, ["label"])] == [CASE_FIELD, "vwap"]
+    # data check prints it, per use
+    assert main(["data", "check", str(plain)]) == 1
+    out = capsys.readouterr().out
+    assert "what each use needs:" in out and "qlib needs open, high, low, close, volume, factor: all present" in out
+    assert f"vwap: missing for {n} of {n} stocks (the vwap forward-return label); add with `qlib-ext data import" in out
+    assert "label needs vwap: 1 missing" in out and "risk needs change, mcap, turnover, industry: 3 missing" in out
+    assert out.count("folders are upper case") == 1 and "all uses: cd " in out
+    # the commands work: lower-case the folders, then augment from tushare-like files
+    subprocess.run(["bash", "-c", gone[CASE_FIELD].fix.split(" (and the same")[0]], check=True)
+    assert CASE_FIELD not in {m.field for m in missing_fields(plain)}
+    export_tushare(micro_market, tmp_path / "src", weight_every=1, weight_indexes=("csi300", "csi500", "csi1000"))
+    import_dataset(tmp_path / "src", augment=plain, progress=False)
+    assert [m.field for m in missing_fields(plain)] == [MINUTE_BARS]
+
+
+def test_missing_fields_takes_seconds_on_5000_stocks(tmp_path):
+    """The preflight calls it before any stage: directory listings only, no bin opened."""
+    root = tmp_path / "big"
+    (root / "instruments").mkdir(parents=True)
+    stocks = [f"SH{600000 + k}" for k in range(5000)]
+    (root / "instruments" / "all.txt").write_text("".join(f"{s}\t2020-01-02\t2024-12-31\n" for s in stocks))
+    for s in stocks:
+        folder = root / "features" / s.lower()
+        folder.mkdir(parents=True)
+        for f in PLAIN:
+            (folder / f"{f}.day.bin").touch()
+    t0 = time.perf_counter()
+    gone = missing_fields(root)
+    seconds = time.perf_counter() - t0
+    assert {m.field for m in gone} >= {"vwap", "mcap", "industry"} and gone[0].stocks_total == 5000
+    assert seconds < 5, f"missing_fields took {seconds:.1f} s on 5,000 stocks"
