@@ -8,7 +8,8 @@ at construction (a directory listing of a few feature folders, no data read) and
 
 Qlib reads ``features/<instrument lower>/<field lower>.<freq>.bin``: a folder or a file whose name is
 not lower case is invisible to it on Linux, so it is not counted here either (the error then names
-the case fix of :func:`qlib_ext.data.check.case_problem`).
+the case fix of :func:`qlib_ext.data.requirements.case_problem`).  The commands that add a field are
+:func:`qlib_ext.data.requirements.fix_for`'s (the one table of what adds what).
 """
 
 from __future__ import annotations
@@ -87,10 +88,14 @@ def missing_field_uses(uses: Mapping[str, str], freq: str = "day",
 def missing_fields_error(who: str, root: Path, missing: Mapping[str, Sequence[str]],
                          remedies: Sequence[str] = ()) -> MissingFieldsError:
     """The error for ``missing`` (field -> uses): every field with its uses, the import command, the keywords."""
-    from ..data.check import IMPORT_HINT, case_problem
+    from ..data.requirements import case_problem, fix_for
 
     items = "; ".join(f"${f} (read by {', '.join(u)})" for f, u in missing.items())
-    fixes = [f"add them with `{IMPORT_HINT.format(root=root)}`", *remedies]
+    commands: dict[str, list[str]] = {}
+    for f in missing:
+        commands.setdefault(fix_for(f, root), []).append(f"${f}")
+    adds = " and ".join(f"`{cmd}` ({', '.join(fs)})" for cmd, fs in commands.items())
+    fixes = [f"add them with {adds}", *remedies]
     case = case_problem(root)
     first = f"first the folder names: {case}; then, for what is still missing, " if case else ""
     return MissingFieldsError(
