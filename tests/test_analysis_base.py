@@ -99,3 +99,50 @@ def test_missing_artifact_names_artifact_recorder_and_writer(recorder, private_t
     recorder.save_objects(**{PRED_FILE: pd.DataFrame({"score": [1.0]})})
     assert rec.load(PRED_FILE)["score"].tolist() == [1.0]
     assert list(private_tmp.iterdir()) == []
+
+
+class _Store:
+    """A recorder whose store answers with ``error`` (None: an empty, reachable store)."""
+
+    id, experiment_id = "r1", "e1"
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+
+    def list_artifacts(self, folder=None):
+        if self.error is not None:
+            raise self.error
+        return []
+
+    def download_artifact(self, path, dst_path=None):
+        raise self.error if self.error is not None else OSError(f"{path}: no such artifact")
+
+
+def test_only_not_found_is_missing_an_outage_propagates():
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST
+
+    assert has_artifact(_Store(), "pred.pkl") is False
+    assert has_artifact(_Store(MlflowException("gone", error_code=RESOURCE_DOES_NOT_EXIST)), "pred.pkl") is False
+    assert has_artifact(_Store(FileNotFoundError("optim")), "w.pkl", "optim") is False
+    outage = ConnectionError("tracking server unreachable")
+    with pytest.raises(ConnectionError, match="unreachable"):
+        has_artifact(_Store(outage), "pred.pkl")
+    with pytest.raises(MlflowException, match="database is locked"):
+        has_artifact(_Store(MlflowException("database is locked")), "pred.pkl")
+    with pytest.raises(ConnectionError):          # a failing download is not "missing" while the store is down
+        load_artifact(_Store(outage), "pred.pkl")
+    with pytest.raises(FileNotFoundError, match="'pred.pkl' not found in recorder r1 .experiment e1.: run X"):
+        load_artifact(_Store(), "pred.pkl", hint="run X")
+
+
+def test_one_tracking_store_helper(tmp_path):
+    from qlib_ext.artifacts import exp_manager_config, tracking_uri
+
+    cfg = exp_manager_config(tmp_path / "mlruns", "x")
+    assert cfg["kwargs"] == {"uri": f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}", "default_exp_name": "x"}
+    assert cfg["class"] == "MLflowExpManager" and (tmp_path / "mlruns").is_dir()
+    assert tracking_uri("http://host:5000") == "http://host:5000"
+    with pytest.raises(FileNotFoundError, match="mlflow.db"):
+        tracking_uri(tmp_path / "mlruns", create=False)
+    assert qlib_ext.mlflow_exp_manager(tmp_path / "mlruns", "x")["kwargs"] == cfg["kwargs"]

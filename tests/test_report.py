@@ -168,3 +168,58 @@ def test_report_saved_as_an_artifact_of_its_run(runs, tmp_path):
     # a later page of the run does not embed the saved page in itself
     again = parse(build_report(rid, tmp_path / "r2.html", uri=str(runs["mlruns"])))
     assert len(again.images) == len(_pngs(rec)) and "report.html" not in " ".join(again.text)
+
+
+def _meta(root: Path, dataset: dict | None = None, report: dict | None = None) -> Path:
+    (root / "meta").mkdir(parents=True)
+    if dataset is not None:
+        (root / "meta" / "dataset.json").write_text(json.dumps(dataset))
+    if report is not None:
+        (root / "meta" / "import_report.json").write_text(json.dumps(report))
+    return root
+
+
+def test_provenance_says_what_the_data_are(tiny_market, tmp_path):
+    from qlib_ext.analysis.report import dataset_caption
+    from qlib_ext.data.provenance import dataset_identity, describe_dataset, read_provenance
+
+    tiny = describe_dataset(tiny_market)
+    assert tiny.startswith("synthetic market, preset tiny, seed 20240425") and read_provenance(tiny_market).synthetic
+    real = _meta(tmp_path / "real", {"kind": "imported", "source": "/fixtures/realdata", "start": "2021-01-04",
+                                     "end": "2024-03-29", "n_instruments": 2308})
+    text = describe_dataset(real)
+    assert text == f"imported dataset {real.resolve()} from /fixtures/realdata (2021-01-04..2024-03-29, 2308 instruments)"
+    plain = _meta(tmp_path / "plain", report={"source": "/tushare", "mode": "augment"})
+    assert describe_dataset(plain) == f"Qlib dataset {plain.resolve()}, augmented from /tushare"
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    assert "origin not recorded" in describe_dataset(bare)
+    for d in (real, plain, bare):        # never "synthetic" on data our synthetic market did not write
+        assert "synthetic" not in describe_dataset(d) and not read_provenance(d).synthetic
+        assert dataset_caption({"qlib_init": {"provider_uri": str(d)}}) == describe_dataset(d)
+    assert dataset_caption({"qlib_init": {"provider_uri": str(tmp_path / "gone")}}) == ""
+    # the identity changes when the dataset is rewritten in place
+    before = dataset_identity(real)
+    (real / "meta" / "dataset.json").write_text(json.dumps({"kind": "imported", "source": "elsewhere"}))
+    assert dataset_identity(real) != before
+
+
+def test_page_names_the_data_and_what_the_run_could_not_do(runs, tmp_path):
+    rid = runs["ids"][0]
+    plain = parse(build_report(rid, tmp_path / "p.html", uri=str(runs["mlruns"])))
+    text = " ".join(plain.text)
+    assert "Data: synthetic market, preset tiny, seed 20240425" in text
+    assert "What this run could not do" not in text
+    lines = ["minute model left out of the ensemble: 1 of 120 stocks has minute bars",
+             "market review: CSI All Share (SH000985) absent, its NAV left out"]
+    page = parse(build_report(rid, tmp_path / "d.html", uri=str(runs["mlruns"]), decisions=lines[:1]))
+    text = " ".join(page.text)
+    assert "What this run could not do" in text and lines[0] in text
+    # or from decisions.json beside the runs file (the pipeline's report/ folder)
+    folder = tmp_path / "job"
+    folder.mkdir()
+    (folder / "runs.json").write_text(json.dumps({"tracking_uri": f"sqlite:///{runs['mlruns'] / 'mlflow.db'}",
+                                                  "cells": [{"cell": "CSI500 enhanced", "recorder_id": rid}]}))
+    (folder / "decisions.json").write_text(json.dumps({"decisions": lines}))
+    text = " ".join(parse(build_report(str(folder / "runs.json"), tmp_path / "j.html", decisions=lines[:1])).text)
+    assert all(text.count(line) == 1 for line in lines)
