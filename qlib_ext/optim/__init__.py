@@ -1,5 +1,8 @@
 """Index-enhancement portfolio optimizer (report figure 10, p.10-14; SPEC section 6): constraint
-objects, a direct sparse LP for Clarabel/HiGHS, an elastic fallback, and a result with diagnostics.
+objects that compile themselves (``constraints.py``: rows, box or trade rows, slack prices, checks,
+cvxpy form), a direct sparse LP for Clarabel/HiGHS, an elastic fallback, and a result with diagnostics.
+A new constraint is one subclass of :class:`Constraint` in any module, named in YAML as
+``{class, module_path, kwargs}``.
 
 Pure numpy/pandas; no Qlib import (the Qlib strategy adapter lives in ``qlib_ext.strategy``).
 """

@@ -66,6 +66,7 @@ class TradeRows:
 
 
 Check = tuple[np.ndarray, np.ndarray, np.ndarray]  # (value at w, lower bound, upper bound)
+PIECES = ("rows", "box", "trade_rows")
 
 
 def _penalty(name: str, penalty: float) -> float:
@@ -84,6 +85,14 @@ class Constraint:
     soft: ClassVar[bool] = True
     #: keys of an optimizer preset this class reads in :meth:`from_preset` (none: not preset-driven)
     preset_keys: ClassVar[tuple[str, ...]] = ()
+
+    #: the pieces this class states (``rows``, ``box``, ``trade_rows``: the methods it overrides),
+    #: so that the hot path calls only those
+    pieces: ClassVar[frozenset[str]] = frozenset()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.pieces = frozenset(p for p in PIECES if getattr(cls, p) is not getattr(Constraint, p))
 
     def __init__(self, name: str | None = None, penalty: float = DEFAULT_PENALTY):
         self.name = name or type(self).__name__
@@ -120,13 +129,13 @@ class Constraint:
         """``(value, lo, hi)`` of every piece at ``w``; ``band``: the soft stock band after the
         tradability override (``program.effective_box``), used for a soft box; ``rows``: prebuilt rows."""
         out: list[Check] = []
-        r = rows if rows is not None else self.rows(inp)
+        r = rows if rows is not None or "rows" not in self.pieces else self.rows(inp)
         if r is not None:
             out.append((np.asarray(r.G @ w).ravel(), r.lo, r.hi))
-        b = self.box(inp)
+        b = self.box(inp) if "box" in self.pieces else None
         if b is not None:
             out.append((w, *(band if self.soft and band is not None else b)))
-        t = self.trade_rows(inp)
+        t = self.trade_rows(inp) if "trade_rows" in self.pieces else None
         if t is not None:
             out.append((np.asarray(t.H @ np.abs(w - inp.w0)).ravel(), np.full(len(t.hi), -np.inf), t.hi))
         return out

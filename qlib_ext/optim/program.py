@@ -84,7 +84,7 @@ class Program:
 
 def trade_constraints(inp: OptimInput, constraints: list) -> list[tuple[Constraint, TradeRows]]:
     """The constraints with rows on ``|w - w0|`` for this input (e.g. an active turnover cap)."""
-    found = [(c, c.trade_rows(inp)) for c in constraints]
+    found = [(c, c.trade_rows(inp)) for c in constraints if "trade_rows" in c.pieces]
     return [(c, t) for c, t in found if t is not None]
 
 
@@ -94,7 +94,7 @@ def _boxes(inp: OptimInput, constraints: list) -> tuple[np.ndarray, ...]:
     bl, bh = L.copy(), U.copy()
     soft = []
     for c in constraints:
-        box = c.box(inp)
+        box = c.box(inp) if "box" in c.pieces else None
         if box is None:
             continue
         lo, hi = box
@@ -141,7 +141,7 @@ def build_program(inp: OptimInput, constraints: list, mode: str = "plain", risk_
     price: dict[str, float] = {}
     mats, row_lo, row_hi, keys, is_soft = [], [], [], [], []
     for c in constraints:
-        rows = c.rows(inp)
+        rows = c.rows(inp) if "rows" in c.pieces else None
         if rows is None:
             continue
         lin[c.name] = rows
