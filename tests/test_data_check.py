@@ -252,3 +252,35 @@ def test_index_close_not_positive(ds):
     report = check_dataset(ds)
     assert find(report, "index", "SH000905", "close", day)
     assert_named(report, "SH000905", "close", day)
+
+
+# -- one report for imports and checks; the field-requirements table ------------------------------
+def test_check_and_import_reports_are_one_concept():
+    from qlib_ext.data.check import Finding
+    from qlib_ext.data.importers import ImportReport, Issue
+    from qlib_ext.data.report import DataReport
+
+    assert CheckReport is ImportReport is DataReport and Issue is Finding
+    rep = DataReport("src", out="ds")
+    rep.error("high_low", "daily.csv", "high 1 < low 2", row=4, key="600000.SH 20240105", field="high")
+    rep.add("warning", "weights", "w_csi300 sums to 0.9", "SH600000", "w_csi300", "2024-01-05", 3)
+    assert str(rep.errors[0]) == "daily.csv row 4 (600000.SH 20240105): high 1 < low 2 [check high_low]"
+    assert str(rep.warnings[0]) == "SH600000 w_csi300 2024-01-05: w_csi300 sums to 0.9 [check weights] (and 2 more)"
+    assert rep.issues is rep.findings and rep.root == "ds" and not rep.ok
+    d = rep.to_dict()
+    assert d["issues"] == d["findings"] and (d["n_errors"], d["n_warnings"]) == (1, 1)
+
+
+def test_requirements_table_is_the_one_behind_require(micro_market):
+    from qlib_ext.data.requirements import ANY_WEIGHT, MINUTE_BARS, USES, fix_for, missing_fields
+
+    assert set(USES) == {"qlib", "handlers", "label", "strategy", "risk", "minute"}
+    for use, fields in USES.items():
+        report = check_dataset(micro_market, require=[use])
+        assert report.ok, report.render()
+        day = [f for f in fields if f not in (ANY_WEIGHT, MINUTE_BARS)]
+        assert report.stats["required fields"].startswith(", ".join(day))
+    assert missing_fields(micro_market) == []
+    assert fix_for("mf_rskew", "/d") == "qlib-ext factors minute --data /d"
+    with pytest.raises(ValueError, match=r"uses: unknown \['lable'\]"):
+        missing_fields(micro_market, ["lable"])
