@@ -1,63 +1,56 @@
-"""`qlib-ext run --preset tiny` end to end: market adopted, minute factors, risk store, rolling signal,
-two recorded backtests, headline table (table 11 layout) that matches the runs' own Qlib reports; a
-rerun skips every stage."""
+"""The main job's pieces that need no training: `qlib-ext run --check`, the dataset identity that keys the
+market stage, old call signatures.  The tiny job end to end (and its reruns) is in
+``tests/reliability/test_reliability_pipeline.py``, on one shared run."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-from pathlib import Path
-
-import numpy as np
-import pandas as pd
-import pytest
 
 from qlib_ext.cli import main
+from qlib_ext.pipeline.job import dataset_identity, run_job, template_context
 
 
-@pytest.mark.e2e
-@pytest.mark.slow
-def test_run_tiny_end_to_end(tiny_market, tmp_path, capsys):
-    from mlflow.tracking import MlflowClient
+def test_check_on_a_missing_dataset_says_what_would_be_built(tmp_path, capsys):
+    assert main(["run", "--check", "--preset", "tiny", "--data", str(tmp_path / "new")]) == 0
+    out = capsys.readouterr().out
+    assert "would build the synthetic market 'tiny'" in out and not (tmp_path / "new").exists()
 
+
+def test_check_refuses_a_folder_that_is_not_a_dataset(tmp_path, capsys):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "daily.csv").write_text("x\n")
+    assert main(["run", "--dry-run", "--preset", "tiny", "--data", str(tmp_path / "src")]) == 2
+    assert "daily.csv" in capsys.readouterr().err
+
+
+def test_check_runs_the_preflight_on_a_dataset(tiny_market, tmp_path, capsys):
     data = tmp_path / "data"
-    shutil.copytree(tiny_market, data, copy_function=os.symlink)  # files linked: the fixture stays untouched
-    out = tmp_path / "out"
-    assert main(["run", "--preset", "tiny", "--data", str(data), "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
-    assert "Table 11 layout" in printed and "report (real market)" in printed
+    shutil.copytree(tiny_market, data, copy_function=os.symlink)
+    code = main(["run", "--check", "--preset", "tiny", "--data", str(data)])
+    text = capsys.readouterr().out
+    assert code in (0, 1) and text.strip()
+    assert not (tmp_path / "runs").exists()
 
-    timings = json.loads((out / "timings.json").read_text())
-    stages = {s["stage"]: s for s in timings["stages"]}
-    assert {"market", "minute_factors", "risk", "signal", "backtest_csi500", "backtest_csi1000"} <= set(stages)
-    assert not stages["risk"]["cached"] and (data / "risk" / "meta.json").is_file()
-    assert any((data / "features").glob("*/mf_rskew.day.bin")) or any((data / "features").glob("*/mf_*.day.bin"))
-    assert timings["total_seconds"] < 600
 
-    headline = pd.read_csv(out / "tables" / "headline.csv", index_col=0)
-    assert list(headline.index) == ["CSI500", "CSI1000"]
-    assert headline.loc["CSI1000", "report (real market): annualised excess"] == pytest.approx(0.259)
-    runs = json.loads((out / "runs.json").read_text())
-    client = MlflowClient(tracking_uri=runs["tracking_uri"])
-    for name, label in (("csi500", "CSI500"), ("csi1000", "CSI1000")):
-        rid = runs["backtests"][name]["recorder_id"]
-        assert client.get_run(rid).info.status == "FINISHED"
-        report = pd.read_pickle(client.download_artifacts(rid, "portfolio_analysis/report_normal_1day.pkl",
-                                                          str(tmp_path / name)))
-        e = report["return"] - report["bench"] - report["cost"]
-        assert report.index[0] == pd.Timestamp("2023-07-03") and report.index[-1] == pd.Timestamp("2024-03-28")
-        assert headline.loc[label, "annualised excess"] == pytest.approx(np.prod(1 + e) ** (252 / len(e)) - 1,
-                                                                         rel=1e-9)
-    pred = pd.read_pickle(out / "stages" / "signal" / "pred.pkl")
-    days = pred.index.get_level_values("datetime")
-    assert days.min() == pd.Timestamp("2023-07-03") and days.max() >= pd.Timestamp("2024-03-28")
-    assert not (out / "tmp").exists() or list((out / "tmp").iterdir()) == []
-    if runs.get("report"):
-        assert Path(runs["report"]).stat().st_size > 10_000
+def test_dataset_identity_is_content_not_place_or_time(tiny_market, tmp_path):
+    """The market stage's key: the same for a copy, unchanged by derived fields, changed by a rewrite."""
+    a = tmp_path / "a"
+    shutil.copytree(tiny_market, a, ignore=shutil.ignore_patterns("*.bin"))
+    ident = dataset_identity(a)
+    assert dataset_identity(tiny_market) == ident
+    (a / "features" / "sh600000").mkdir(parents=True, exist_ok=True)
+    (a / "features" / "sh600000" / "mf_x.day.bin").write_bytes(b"\0" * 8)   # a derived field: same dataset
+    (a / "risk").mkdir()
+    assert dataset_identity(a) == ident
+    cal = a / "calendars" / "day.txt"
+    cal.write_text(cal.read_text() + "2024-04-01\n")
+    assert dataset_identity(a) != ident
 
-    # a rerun with nothing changed skips every stage
-    assert main(["run", "--preset", "tiny", "--data", str(data), "--out", str(out)]) == 0
-    again = {s["stage"]: s for s in json.loads((out / "timings.json").read_text())["stages"]}
-    assert all(s["cached"] for s in again.values()), again
-    pd.testing.assert_frame_equal(pd.read_csv(out / "tables" / "headline.csv", index_col=0), headline)
+
+def test_old_names_still_work(tmp_path):
+    from qlib_ext.pipeline.job import load_job
+
+    ctx = template_context(load_job("tiny"), tmp_path, "sqlite:///x.db", pred="p.pkl")
+    assert ctx["QLIB_EXT_PRED"] == "p.pkl" and ctx["QLIB_EXT_TEST"] == "2023-07-03:2024-03-28"
+    assert callable(run_job)

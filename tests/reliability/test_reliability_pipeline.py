@@ -57,8 +57,13 @@ def tiny_run(tmp_path_factory) -> dict:
 
 
 def _copy_out(run: dict, dst: Path) -> Path:
-    """A copy of the fixture's ``out`` (MLflow store included), so a case may change it."""
+    """A copy of the fixture's ``out`` (MLflow store included), so a case may change it.  Its report stage
+    reruns once there (the report names the tracking store, which moved with the copy)."""
     return Path(shutil.copytree(run["out"], dst, symlinks=True))
+
+
+def _all_but_report_cached(out: Path) -> bool:
+    return all(v for k, v in _cached(out).items() if k != "report")
 
 
 # ---------------------------------------------------------------------------------------------- no data loss
@@ -82,6 +87,42 @@ def test_run_and_synth_refuse_a_non_dataset_data_folder_and_leave_it_untouched(t
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".mine")] == []
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_tiny_job_end_to_end(tiny_run):
+    """The shared run: every stage ran, headline = the runs' own Qlib reports, signal over the backtest span."""
+    import numpy as np
+    import pandas as pd
+    from mlflow.tracking import MlflowClient
+
+    out, data = tiny_run["out"], tiny_run["data"]
+    timings = json.loads((out / "timings.json").read_text())
+    stages = {s["stage"] for s in timings["stages"]}
+    assert {"market", "minute_factors", "risk", "signal", "backtest_csi500", "backtest_csi1000", "report"} <= stages
+    assert (data / "risk" / "meta.json").is_file() and any((data / "features").glob("*/mf_*.day.bin"))
+    assert (data / "meta" / "qlib_ext.json").is_file()                 # the writer's marker
+    headline = pd.read_csv(out / "tables" / "headline.csv", index_col=0)
+    assert list(headline.index) == ["CSI500", "CSI1000"]
+    assert headline.loc["CSI1000", "report (real market): annualised excess"] == pytest.approx(0.259)
+    assert "synthetic" in (out / "tables" / "headline.md").read_text()
+    runs = json.loads((out / "runs.json").read_text())
+    client = MlflowClient(tracking_uri=runs["tracking_uri"])
+    for name, label in (("csi500", "CSI500"), ("csi1000", "CSI1000")):
+        rid = runs["backtests"][name]["recorder_id"]
+        assert client.get_run(rid).info.status == "FINISHED"
+        report = pd.read_pickle(client.download_artifacts(rid, "portfolio_analysis/report_normal_1day.pkl",
+                                                          str(tiny_run["root"] / name)))
+        e = report["return"] - report["bench"] - report["cost"]
+        assert report.index[0] == pd.Timestamp("2023-07-03") and report.index[-1] == pd.Timestamp("2024-03-28")
+        assert headline.loc[label, "annualised excess"] == pytest.approx(np.prod(1 + e) ** (252 / len(e)) - 1,
+                                                                         rel=1e-9)
+    pred = pd.read_pickle(out / "stages" / "signal" / "pred.pkl")
+    days = pred.index.get_level_values("datetime")
+    assert days.min() == pd.Timestamp("2023-07-03") and days.max() >= pd.Timestamp("2024-03-28")
+    assert not (out / "tmp").exists() or list((out / "tmp").iterdir()) == []
+    assert Path(runs["report"]).stat().st_size > 10_000
+
+
 # ---------------------------------------------------------------------------------------------- reruns
 @pytest.mark.e2e
 @pytest.mark.slow
@@ -98,31 +139,12 @@ def test_run2_of_an_unchanged_job_skips_every_stage_in_seconds(tiny_run):
 
 @pytest.mark.e2e
 @pytest.mark.slow
-def test_a_code_version_change_reruns_that_stage_only(tiny_run, tmp_path, monkeypatch):
+def test_a_code_version_change_reruns_that_stage_and_its_dependents_only(tiny_run, tmp_path, monkeypatch):
     out = _copy_out(tiny_run, tmp_path / "out")
-    monkeypatch.setitem(job_mod.STAGE_CODE, "report", job_mod.STAGE_CODE["report"] + 1)
+    monkeypatch.setitem(job_mod.STAGE_CODE, "signal_analysis", job_mod.STAGE_CODE["signal_analysis"] + 1)
     run_job("tiny", data=tiny_run["data"], out=out, **QUIET)
-    cached = _cached(out)
-    assert not cached["report"] and all(v for k, v in cached.items() if k != "report"), cached
-
-
-@pytest.mark.e2e
-@pytest.mark.slow
-def test_a_failed_signal_stage_leaves_nothing_a_rerun_adopts(tiny_run, tmp_path, monkeypatch):
-    """Disk full while the signal of another config is written: the adopted signal stays the original's."""
-    import pandas as pd
-
-    out = _copy_out(tiny_run, tmp_path / "out")
-    pred = out / "stages" / "signal" / "pred.pkl"
-    before = pred.read_bytes()
-    monkeypatch.setattr(pd, "to_pickle", disk_full(1, pd.to_pickle))     # pred.pkl written, label.pkl fails
-    with pytest.raises(OSError, match="No space left"):
-        run_job("tiny", data=tiny_run["data"], out=out, signal={"step": 120}, **QUIET)
-    monkeypatch.undo()
-    assert pred.read_bytes() == before
-    assert sorted(p.name for p in (out / "stages").iterdir() if p.name.startswith(".")) == []
-    run_job("tiny", data=tiny_run["data"], out=out, **QUIET)
-    assert all(_cached(out).values()) and pred.read_bytes() == before
+    rerun = {k for k, v in _cached(out).items() if not v}
+    assert rerun == {"signal_analysis", "report"}  # the report lists the signal analysis' new run
 
 
 KILLED_SIGNAL = textwrap.dedent("""
@@ -146,10 +168,21 @@ KILLED_SIGNAL = textwrap.dedent("""
 
 @pytest.mark.e2e
 @pytest.mark.slow
-def test_kill9_inside_the_signal_write_leaves_nothing_a_rerun_adopts(tiny_run, tmp_path, caplog):
+def test_a_failed_or_killed_signal_stage_leaves_nothing_a_rerun_adopts(tiny_run, tmp_path, monkeypatch, caplog):
+    """Another config's signal stage fails (disk full after pred.pkl), then is killed with ``kill -9`` inside
+    its pred.pkl write: the rerun of the original config adopts the original signal, never theirs."""
+    import pandas as pd
+
     out = _copy_out(tiny_run, tmp_path / "out")
     pred = out / "stages" / "signal" / "pred.pkl"
     before = pred.read_bytes()
+    monkeypatch.setattr(pd, "to_pickle", disk_full(1, pd.to_pickle))     # pred.pkl written, label.pkl fails
+    with pytest.raises(OSError, match="No space left"):
+        run_job("tiny", data=tiny_run["data"], out=out, signal={"step": 120}, **QUIET)
+    monkeypatch.undo()
+    assert pred.read_bytes() == before
+    assert sorted(p.name for p in (out / "stages").iterdir() if p.name.startswith(".")) == []
+
     ready = tmp_path / "ready"
     proc = subprocess.Popen([sys.executable, "-c", KILLED_SIGNAL, str(tiny_run["data"]), str(out), str(ready)])
     try:
@@ -166,7 +199,7 @@ def test_kill9_inside_the_signal_write_leaves_nothing_a_rerun_adopts(tiny_run, t
     assert json.loads((out / ".lock").read_text())["pid"] == proc.pid          # its lock, now stale
     with caplog.at_level(logging.WARNING):
         run_job("tiny", data=tiny_run["data"], out=out, **QUIET)
-    assert all(_cached(out).values()) and pred.read_bytes() == before
+    assert _all_but_report_cached(out) and pred.read_bytes() == before
     assert not left[0].exists() and not (out / ".lock").exists()
     msgs = " | ".join(r.getMessage() for r in caplog.records)
     assert f"stale qlib-ext run lock {out / '.lock'} of process {proc.pid}" in msgs
