@@ -180,3 +180,14 @@ def test_too_short_data_name_the_minimum_span(micro_market):
 def test_no_dataset_is_one_problem(tmp_path):
     plan = make_plan(load_job("real"), tmp_path)
     assert [p.stage for p in plan.problems] == ["data"] and "holds no Qlib dataset" in plan.problems[0].what
+
+
+def test_the_jobs_signal_task_leaves_out_the_excluded_members(market3):
+    """The plan's ``signal.exclude`` reaches the task the signal stage trains (job.signal_task ->
+    signal.exclude_members), so the minute-factor handler is never built on a dataset without minute bars."""
+    from qlib_ext.pipeline.job import signal_task
+
+    plan = make_plan(load_job("real"), market3)
+    task = signal_task(plan.job, market3, "sqlite:///:memory:", "fast")
+    assert [m.name for m in signal_members(task)] == ["gru_daily", "gru_weekly"]
+    assert "MinuteFactors" not in str(task)

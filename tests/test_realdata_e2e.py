@@ -8,6 +8,7 @@ Numbers are cross-checked against the fixture's own Parquet files read with pand
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -168,3 +169,54 @@ def test_csi300_enhancement_on_real_weights(root, store, realdata, tmp_path):
         assert ((wd["weight"] - wd["benchmark"]).abs()[free] <= band).all(), day
     e = report["return"] - report["bench"]
     assert np.isfinite(e).all() and e.std() > 0
+
+
+#: The CI run of the documented real preset: the template's LightGBM (not the GRUs: minutes on 2 cores),
+#: one benchmark (CSI300, the fixture's real weights), 2024Q1 as the backtest, train/valid fitted before it.
+CI_PRESET = """\
+base: real
+benchmarks: [csi300]
+signal:
+  workflow: null
+  auto: {train_sessions: 122, min_train: 122, valid_sessions: 61}
+backtest: ["2024-01-02", "2024-03-28"]
+"""
+
+
+@pytest.mark.e2e
+def test_qlib_ext_run_on_the_imported_fixture_with_the_real_preset(root, tmp_path, capsys):
+    """`qlib-ext run --data <imported fixture> --preset real` (a short window) completes: the preflight's
+    windows and decisions are printed, the headline names the dataset and lists what the run could not do."""
+    import os
+    import shutil
+
+    from mlflow.tracking import MlflowClient
+
+    from qlib_ext.cli import main
+
+    data = tmp_path / "data"
+    shutil.copytree(root, data, copy_function=os.symlink, ignore=shutil.ignore_patterns("risk"))
+    preset = tmp_path / "ci.yaml"
+    preset.write_text(CI_PRESET)
+    out = tmp_path / "out"
+    assert main(["run", "--check", "--preset", str(preset), "--data", str(data), "--out", str(out)]) == 0
+    checked = capsys.readouterr().out
+    assert "preflight of" in checked and "(fitted)" in checked and "2024-01-02 .. 2024-03-28" in checked
+
+    assert main(["run", "--preset", str(preset), "--data", str(data), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "CSI All Share (SH000985)" in printed
+
+    headline = (out / "tables" / "headline.md").read_text()
+    assert "CSI300" in headline and "imported dataset" in headline and "synthetic" not in headline
+    assert "What this run could not do" in headline and "SH000985" in headline
+    runs = json.loads((out / "runs.json").read_text())
+    assert set(runs["backtests"]) == {"csi300"}
+    client = MlflowClient(tracking_uri=runs["tracking_uri"])
+    assert client.get_run(runs["backtests"]["csi300"]["recorder_id"]).info.status == "FINISHED"
+    pred = pd.read_pickle(out / "stages" / "signal" / "pred.pkl")
+    days = pred.index.get_level_values("datetime")
+    assert days.min() == pd.Timestamp("2024-01-02") and days.max() == pd.Timestamp("2024-03-28")
+    assert pred.index.get_level_values("instrument").nunique() > 1500
+    if runs.get("report"):
+        assert Path(runs["report"]).stat().st_size > 10_000
