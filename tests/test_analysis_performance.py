@@ -149,6 +149,15 @@ def test_recorder_writes_tables_figures_and_metrics(tiny_market, tmp_path, monke
     assert csv.loc["CSI500", "excess_2022"] == pytest.approx(want["excess_2022"])
     nav = rec.load_object("performance/excess_nav.pkl")
     assert nav.iloc[-1] == pytest.approx(math.prod(1 + r for r in e), rel=1e-9)
+    assert "missing.csv" not in {Path(p).name for p in arts}
+    # a backtest of another strategy (no diagnostics): the column is left out and the section names why
+    with R.start(experiment_name="perf"):
+        other = R.get_recorder()
+        other.save_objects(artifact_path="portfolio_analysis", **{"report_normal_1day.pkl": report})
+        out = PerformanceRecord(other).generate()
+        assert "constituent_weight" not in out["table"] or out["table"]["constituent_weight"].isna().all()
+        missing = pd.read_csv(other.download_artifact("performance/missing.csv", str(tmp_path)), index_col=0)
+        assert "constituent weight left out" in missing.loc["optimizer diagnostics", "effect"]
 
 
 def test_conventions_against_empyrical_quantstats_and_qlib():

@@ -2,7 +2,7 @@
 
 Pure functions; no Qlib.  At each rebalance date ``s`` the portfolio's active exposure to style
 ``k`` is ``x_{k,s} = sum_i (w_{i,s} - b_{i,s}) X_{i,k,s}`` (end-of-day holdings, exposures known at
-the close; :func:`qlib_ext.analysis.attribution.active_exposures`).  It is set against the style's
+the close; :func:`qlib_ext.analysis.metrics.attribution.active_exposures`).  It is set against the style's
 return over the next ``h`` sessions (default 5), compounded from the risk store's daily factor
 returns: ``F_{k,s} = prod_{t = s+1..s+h} (1 + f_{k,t}) - 1`` (NaN when fewer than ``h`` sessions follow).
 

@@ -6,7 +6,7 @@ Put it after ``PortAnaRecord`` in a qrun ``record:`` list.  It reads Qlib's
 ``positions_normal_1day.pkl`` (end-of-day holdings), the benchmark's point-in-time weights
 (``$w_<benchmark>``, through Qlib's ``D``), and the risk store's exposures, factor returns and specific
 returns (``risk_store``, default ``<provider_uri>/risk``).  Formulas and conventions:
-:mod:`qlib_ext.analysis.attribution`.  Artifacts under ``attribution/``:
+:mod:`qlib_ext.analysis.metrics.attribution`.  Artifacts under ``attribution/``:
 
 * ``daily.csv``: per day ``active, style, industry, residual, country, specific, other`` and one column
   per style (contributions, fractions);

@@ -10,7 +10,7 @@ Put it after ``SignalRecord``.  Artifacts under ``crowding/`` (:data:`ARTIFACTS.
   ``crowding_window.png`` (figure 22: the same from ``window_start``), ``leg_turnover.png``;
 * metrics ``crowding.mean_ratio``, ``median_ratio``, ``last_ratio``, ``last_percentile``, ``max_ratio``.
 
-Definitions: :mod:`.crowding`.
+Definitions: :mod:`..metrics.crowding`.
 """
 
 from __future__ import annotations

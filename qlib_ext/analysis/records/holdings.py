@@ -4,7 +4,7 @@ Put it after ``PortAnaRecord``.  The weights come from the strategy's ``optim/we
 weights and benchmark weights per rebalance; the signal day of each from ``optim/diagnostics.pkl``)
 or, for another strategy, from Qlib's ``portfolio_analysis/positions_normal_1day.pkl`` (end-of-day
 weights, every day; then give ``benchmark``).  Market caps (``$mcap``) of the universe and the
-risk store's ``size`` exposure are taken on the signal day.  Definitions: :mod:`.holdings`.
+risk store's ``size`` exposure are taken on the signal day.  Definitions: :mod:`..metrics.holdings`.
 
 Artifacts under ``holdings/`` (:data:`ARTIFACTS.HOLDINGS`): ``table.csv`` (rows ``run`` and ``window``:
 the means of ``per_rebalance``), ``per_rebalance.csv`` / ``.pkl``, ``holdings.png``; metrics

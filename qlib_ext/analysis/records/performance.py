@@ -12,8 +12,8 @@ present).  Artifacts under ``performance/``:
 * ``excess_nav.png`` (figures 12-13) and ``excess_nav_window.png`` (figures 14-15, 24).
 
 The headline numbers are logged as MLflow metrics ``performance.<name>`` and in ``summary.json``
-(one saver and loader for every recorder: :mod:`.base`).  Conventions (geometric,
-252 sessions) are those of :mod:`.performance`, stated in its docstring.
+(one saver and loader for every recorder: :mod:`qlib_ext.artifacts`).  Conventions (geometric,
+252 sessions) are those of :mod:`..metrics.performance`, stated in its docstring.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class PerformanceRecord(AnalysisRecord):
         if self.diagnostics is None:
             return None
         if not self.has(self.diagnostics):  # a backtest from another strategy: the column is left out
-            self.skip(f"no {self.diagnostics!r} in the run: constituent weight left out")
+            self.missing_input("optimizer diagnostics", f"no {self.diagnostics!r} in the run: constituent weight left out")
             return None
         diag = self.load(self.diagnostics)
         solved = diag[diag["status"].isin(SOLVED)] if "status" in diag else diag

@@ -1,7 +1,7 @@
 """``QuantileRecord``: quantile backtests of the signal and the style factors (report figures 19-20).
 
 Put it after ``SignalRecord``.  Over the members of the universe (default the CSI All Share) on each
-signal day: 10 groups, rebalanced every 10 sessions, no cost (definitions: :mod:`.quantile`), for
+signal day: 10 groups, rebalanced every 10 sessions, no cost (definitions: :mod:`..metrics.quantile`), for
 
 * ``signal``: the run's ``pred.pkl``;
 * ``signal_neutral``: the signal's daily OLS residual on industry dummies + size + ret_10 + std_10d +

@@ -11,7 +11,7 @@ Put it after ``SignalRecord`` in a qrun ``record:`` list; it needs the dataset's
   ``leg_size.png`` (figure 18);
 * metrics ``style_profile.corr_<factor>``, ``style_profile.long_leg_size``, ``style_profile.short_leg_size``.
 
-Definitions: :mod:`.style_profile` (Spearman correlation of the day's ranks).
+Definitions: :mod:`..metrics.style_profile` (Spearman correlation of the day's ranks).
 """
 
 from __future__ import annotations

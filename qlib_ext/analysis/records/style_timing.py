@@ -1,12 +1,12 @@
 """``StyleTimingRecord``: report figure 27, table 28 and figure 29 inside a Qlib recorder.
 
 Put it after ``PortAnaRecord`` (it reads the backtest's positions and report, the benchmark weights
-and the risk store, like :class:`~qlib_ext.analysis.attribution_record.AttributionRecord`).  At each
+and the risk store, like :class:`~qlib_ext.analysis.records.attribution.AttributionRecord`).  At each
 rebalance date -- the ``date`` column of the strategy's ``optim/diagnostics.pkl`` when present, else
 the backtest days with a positive ``turnover`` -- the portfolio's active style exposures (end-of-day
 holdings) are set against each style's compounded factor return over the next ``horizon`` sessions.
 Correlations with and without outliers and the outlier rule (robust z-score of the forward factor
-return above ``outlier_z``): :mod:`qlib_ext.analysis.style_timing`.  Artifacts under ``style_timing/``:
+return above ``outlier_z``): :mod:`qlib_ext.analysis.metrics.style_timing`.  Artifacts under ``style_timing/``:
 
 * ``table.csv`` (table 28: per style n, corr, n_outliers, corr_ex_outliers, mean_exposure,
   outlier_dates), ``points.csv`` (every rebalance x style), ``outliers.csv``, ``exposures.csv``
