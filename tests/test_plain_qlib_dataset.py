@@ -162,3 +162,18 @@ def test_gru_says_why_the_train_segment_has_no_labels(plain):
     ds = SequenceDataset(handler=handler, segments={"train": ("2024-03-20", "2024-03-29")})
     with pytest.raises(ValueError, match=r"label Ref\(\$close, -11\).*looks 11 sessions ahead.*2024-03-29"):
         GRUModel(**small).fit(ds)
+
+
+def test_keyword_errors_and_minute_factors(plain):
+    from qlib_ext.handlers import MinuteFactors
+    from qlib_ext.handlers.minute import MissingMinuteFactors
+
+    with pytest.raises(MissingFieldsError, match="choose features whose fields exist"):
+        PriceVolume(start_time=START, end_time=END, factors=["turn_10d", "size"], **PLAIN_KW)
+    with pytest.raises(ValueError, match="on_missing must be one of"):
+        PriceVolume(start_time=START, end_time=END, on_missing="fill", label_price="$close", neutralize=None)
+    with pytest.raises(ValueError, match="non-empty list of exposures"):
+        PriceVolume(start_time=START, end_time=END, neutralize=[], **{k: v for k, v in PLAIN_KW.items()
+                                                                      if k != "neutralize"})
+    with pytest.raises(MissingMinuteFactors, match="qlib-ext factors minute"):
+        MinuteFactors(start_time=START, end_time=END, label_price="$close", neutralize=None)

@@ -73,3 +73,13 @@ def test_gru_train_segment_past_the_labels_says_why(micro_market, tmp_path):
     with pytest.raises(ValueError, match=r"train segment 2024-03-20..2024-03-29 has no labelled samples: its label "
                                          r"Ref\(\$vwap, -11\).*looks 11 sessions ahead"):
         GRUModel(n_epochs=1, hidden_size=4, num_layers=1, num_threads=1, progress=False).fit(ds)
+
+
+def test_empty_mcap_is_named_by_neutralize_not_a_nan_label(micro_market, tmp_path):
+    root = copy_market(micro_market, tmp_path)
+    for f in root.glob("features/*/mcap.day.bin"):
+        head = np.fromfile(f, dtype="<f4")[:1]
+        np.concatenate([head, np.full(f.stat().st_size // 4 - 1, np.nan, dtype="<f4")]).tofile(f)
+    with pytest.raises(ValueError, match=r"Neutralize\(preset='industry_size'\): exposure 'size' \(Log\(\$mcap\)\) "
+                                         r"has no finite value"):
+        PriceVolume(start_time=START, end_time=END, factors=["ret_10"])
