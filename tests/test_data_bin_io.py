@@ -90,3 +90,70 @@ def test_read_bin_rejects_garbage_header(tmp_path):
     with pytest.raises(ValueError, match="not a calendar index"):
         read_bin(p)
     assert pd.Timestamp("2023-01-03") in trading_days("2023-01-03", "2023-01-04")
+
+
+# ---------------------------------------------------------------------------------------------- ownership
+def test_writer_marks_its_datasets_and_rewrites_only_those(tmp_path):
+    import json
+
+    from qlib_ext.data.bin_io import MARKER, has_dataset, is_our_dataset
+
+    target = tmp_path / "ds"
+    _write_small(target, np.linspace(10, 11, N_DAYS))
+    marker = json.loads((target / MARKER).read_text())
+    assert marker["writer"].endswith("DatasetWriter") and has_dataset(target) and is_our_dataset(target)
+    _write_small(target, np.linspace(20, 21, N_DAYS))               # our dataset: replaced
+    assert read_bin(bin_path(target, "SH600000", "close"))[1][0] == pytest.approx(20)
+    assert json.loads((target / MARKER).read_text())["build"] != marker["build"]
+
+
+def test_writer_recognises_a_dataset_of_an_earlier_version(tmp_path):
+    """Datasets written before the marker carry calendars/day.txt and meta/dataset.json (synth and import)."""
+    from qlib_ext.data.bin_io import MARKER
+
+    target = tmp_path / "old"
+    _write_small(target, np.linspace(10, 11, N_DAYS))
+    (target / MARKER).unlink()
+    (target / "meta" / "dataset.json").write_text("{}")
+    _write_small(target, np.linspace(30, 31, N_DAYS))
+    assert (target / MARKER).is_file()
+
+
+@pytest.mark.parametrize("content", ["csv", "dataset_without_meta", "file"])
+def test_writer_refuses_what_it_did_not_write(tmp_path, content):
+    target = tmp_path / "user"
+    if content == "file":
+        target.write_text("my file")
+    else:
+        target.mkdir()
+        (target / "a.csv").write_text("1,2\n")
+        if content == "dataset_without_meta":                     # a plain Qlib dataset of the user's
+            (target / "calendars").mkdir()
+            (target / "calendars" / "day.txt").write_text("2023-01-03\n")
+    with pytest.raises(FileExistsError, match="refusing to replace it") as err:
+        _write_small(target, np.linspace(10, 11, N_DAYS))
+    assert str(target) in str(err.value)
+    assert (target.read_text() == "my file") if content == "file" else (target / "a.csv").read_text() == "1,2\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["user"]   # no temp, backup or lock left
+
+
+def test_one_writer_per_target(tmp_path):
+    import subprocess
+    import sys
+
+    target = tmp_path / "ds"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\nfrom qlib_ext.files import PidLock\n"
+        f"PidLock({str(tmp_path)!r}, what='dataset build', name='.ds.lock').acquire()\n"
+        "print('held', flush=True)\ntime.sleep(60)\n")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        from qlib_ext.files import LockHeld
+
+        with pytest.raises(LockHeld, match=f"pid {holder.pid}"):
+            DatasetWriter(target)
+    finally:
+        holder.kill()
+        holder.wait()
+    _write_small(target, np.linspace(10, 11, N_DAYS))              # the dead holder's lock is taken over
+    assert not (tmp_path / ".ds.lock").exists()
