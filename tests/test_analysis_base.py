@@ -146,3 +146,27 @@ def test_one_tracking_store_helper(tmp_path):
     with pytest.raises(FileNotFoundError, match="mlflow.db"):
         tracking_uri(tmp_path / "mlruns", create=False)
     assert qlib_ext.mlflow_exp_manager(tmp_path / "mlruns", "x")["kwargs"] == cfg["kwargs"]
+
+
+def test_market_frame_cache_is_keyed_by_dataset_identity(monkeypatch, tmp_path):
+    """The same path rewritten in place (a new identity) reloads; the same dataset slices the cached frame."""
+    from qlib_ext.analysis import inputs
+
+    calls = []
+    days = pd.bdate_range("2024-01-02", periods=5)
+
+    def fake_load(instruments, start):
+        calls.append(start)
+        idx = pd.MultiIndex.from_product([days, ["SH600000"]], names=["datetime", "instrument"])
+        return pd.DataFrame({"close": np.arange(5.0) + len(calls)}, index=idx)
+
+    identity = {"v": (1,)}
+    monkeypatch.setattr(inputs, "_load_market", fake_load)
+    monkeypatch.setattr(inputs, "data_root", lambda: tmp_path)
+    monkeypatch.setattr(inputs, "dataset_identity", lambda root, *names: identity["v"])
+    monkeypatch.setattr(inputs, "_MARKET_CACHE", {})
+    first = inputs.market_frame(days[0], days[-1])
+    again = inputs.market_frame(days[1], days[2])
+    assert len(calls) == 1 and again["close"].tolist() == first["close"].tolist()[1:3]
+    identity["v"] = (2,)                              # the dataset was rewritten
+    assert inputs.market_frame(days[0], days[-1])["close"].iloc[0] == 2.0 and len(calls) == 2
