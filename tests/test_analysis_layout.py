@@ -94,9 +94,13 @@ def test_registry_lists_every_builtin_and_the_public_paths_resolve():
     import qlib_ext.analysis as analysis
 
     entries = {e.name: e for e in registry.recorders()}
-    builtin = {n for n, e in entries.items() if e.cls.__module__.startswith("qlib_ext.analysis.records.")}
-    assert builtin == set(analysis.RECORDERS)
-    for name in analysis.RECORDERS:                          # qrun: {class: X, module_path: qlib_ext.analysis}
+    modules = {e.cls.__module__.rsplit(".", 1)[1] for e in entries.values()
+               if e.cls.__module__.startswith("qlib_ext.analysis.records.")}
+    assert modules == {m.name for m in pkgutil.iter_modules(records.__path__)} - {"base"}   # one recorder a module
+    builtin = {"PerformanceRecord", "StyleProfileRecord", "QuantileRecord", "CrowdingRecord", "HoldingsProfileRecord",
+               "AttributionRecord", "StyleTimingRecord", "MarketReviewRecord"}
+    assert builtin <= set(entries) and builtin <= set(dir(analysis))
+    for name in builtin:                                     # qrun: {class: X, module_path: qlib_ext.analysis}
         cls = getattr(importlib.import_module("qlib_ext.analysis"), name)
         assert entries[name].cls is cls and entries[name].folder == cls.artifact_path
     folders = list(registry.sections())

@@ -10,7 +10,8 @@
 Artifacts are saved and loaded by :mod:`qlib_ext.artifacts`.  The portfolio performance functions
 (report tables 11, 23, 30, 33, 35) are imported eagerly; recorder classes (every name the registry
 knows: ``PerformanceRecord``, ``StyleProfileRecord``, ...) and plotting resolve on first use, so
-``import qlib_ext.analysis`` loads neither Qlib's workflow nor matplotlib.
+``import qlib_ext.analysis`` loads neither Qlib's workflow nor matplotlib.  A built-in recorder is one
+module of :mod:`.records`; no list here names it.
 """
 
 from typing import Any
@@ -31,9 +32,6 @@ from .metrics.performance import (
     yearly_returns,
 )
 
-#: the built-in recorders (each registers itself in its module of .records)
-RECORDERS = ("PerformanceRecord", "StyleProfileRecord", "QuantileRecord", "CrowdingRecord",
-             "HoldingsProfileRecord", "AttributionRecord", "StyleTimingRecord", "MarketReviewRecord")
 _plots = lazy_exports(__name__, {"plot_excess_nav": ".plots.performance"})
 
 
@@ -52,5 +50,12 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "annual_turnover", "annualized_return", "calmar", "drawdown", "excess_nav", "excess_returns",
     "information_ratio", "max_drawdown", "nav_frame", "performance_summary", "period_return",
-    "plot_excess_nav", "yearly_returns", *RECORDERS,
+    "plot_excess_nav", "yearly_returns",
 ]
+
+
+def __dir__() -> list[str]:
+    """The eager names plus every registered recorder (``registry.recorders()``)."""
+    from .registry import recorders
+
+    return sorted({*globals(), *__all__, *(e.name for e in recorders())})
