@@ -134,3 +134,34 @@ def test_fit_rule_from_yaml():
     with pytest.raises(ValueError, match="unknown keys \\['trian'\\]"):
         FitRule.from_config({"trian": 3})
     assert risk_warmup() == 147          # momentum: 126 observations lagged 21 sessions
+
+
+def test_rolling_names_a_segment_on_the_first_session():
+    """Qlib's RollingGen dies with a bare `assert tp_idx > 0` (qlib/workflow/task/utils.py) on a train
+    segment starting on the calendar's first session; Rolling says which segment, dates and the fix."""
+    from qlib_ext.models.rolling import check_segments
+
+    cal = sessions("2021-01-04", 300)
+    segs = {"train": (cal[0], cal[100]), "valid": (cal[101], cal[150]), "test": (cal[151], cal[-1])}
+    with pytest.raises(ValueError, match=r"train segment starts 2021-01-04, on or before the dataset's first "
+                                         r"session 2021-01-04.*on or after 2021-01-05"):
+        check_segments(segs, cal, 12)
+    with pytest.raises(ValueError, match="test segment starts 2021-01-08, fewer than the 12-session label gap"):
+        check_segments({"train": (cal[1], cal[2]), "test": (cal[4], cal[-1])}, cal, 12)
+    check_segments({**segs, "train": (cal[1], cal[100])}, cal, 12)
+
+
+def test_rolling_windows_on_a_dataset_starting_at_the_train_start(micro_market):
+    import qlib_ext
+    from qlib_ext.data.panel import read_calendar
+    from qlib_ext.models.rolling import rolling_windows
+
+    qlib_ext.init(micro_market)
+    cal = read_calendar(micro_market)
+    segs = {"train": (cal[0], cal[80]), "valid": (cal[81], cal[120]), "test": (cal[121], cal[-2])}
+    with pytest.raises(ValueError, match=f"train segment starts {cal[0].date()}"):
+        rolling_windows(segs, step=60, trunc_days=12)
+    w = fit_windows(cal, lookback=20, rule=FitRule(train_sessions=60, valid_sessions=40, min_train=40, min_valid=30,
+                                                   min_backtest=30))
+    wins = rolling_windows({"train": w.train, "valid": w.valid, "test": w.backtest}, step=60, trunc_days=12)
+    assert wins[0]["train"][0] == w.train[0] and wins[-1]["test"][1] == w.backtest[1]

@@ -36,7 +36,7 @@ from qlib.log import get_module_logger
 from qlib.model.base import Model
 from qlib.utils import init_instance_by_config
 
-__all__ = ["Rolling", "refit_processors", "resolve_model_config", "rolling_windows"]
+__all__ = ["Rolling", "check_segments", "refit_processors", "resolve_model_config", "rolling_windows"]
 
 logger = get_module_logger("qlib_ext.models.Rolling")
 
@@ -81,6 +81,7 @@ def rolling_windows(segments: dict, step: int = YEAR_SESSIONS, rtype: str = "sli
     task = {"model": {}, "dataset": {"class": "DatasetH", "kwargs": {"segments": segs}}}
     gen = RollingGen(step=step, rtype=rtype, ds_extra_mod_func=None, trunc_days=trunc_days)
     ta = TimeAdjuster()
+    check_segments(segs, ta.cals, trunc_days or 0)
     test_end = ta.align_time(segs["test"][1], tp_type="end")
     out = []
     for t in gen.generate(task):
@@ -91,6 +92,29 @@ def rolling_windows(segments: dict, step: int = YEAR_SESSIONS, rtype: str = "sli
         w["test"] = (w["test"][0], min(w["test"][1], test_end))
         out.append(w)
     return out
+
+
+def check_segments(segments: dict, calendar, trunc_days: int = 0) -> None:
+    """``ValueError`` naming the segment, its date and the calendar's first session when Qlib's ``RollingGen``
+    would die with a bare ``assert tp_idx > 0`` (``qlib/workflow/task/utils.py``, ``TimeAdjuster.truncate``):
+    a train/valid segment starting on or before the first session, or a test start fewer than
+    ``trunc_days`` sessions after it."""
+    cal = pd.DatetimeIndex(calendar)
+    if len(cal) < 2:
+        return
+    first = cal[0]
+    hint = ("after the features' look-back (`qlib-ext run --preset real` fits the windows to the data; "
+            "`qlib-ext run --check` prints them)")
+    for name, seg in segments.items():
+        if name != "test" and seg[0] is not None and pd.Timestamp(seg[0]) <= first:
+            raise ValueError(f"Rolling: the {name} segment starts {pd.Timestamp(seg[0]).date()}, on or before the "
+                             f"dataset's first session {first.date()}; Qlib's RollingGen needs a session before it: "
+                             f"start {name} on or after {cal[1].date()}, {hint}")
+    test = segments.get("test")
+    if test is not None and trunc_days and int(cal.searchsorted(pd.Timestamp(test[0]))) - trunc_days <= 0:
+        raise ValueError(f"Rolling: the test segment starts {pd.Timestamp(test[0]).date()}, fewer than the "
+                         f"{trunc_days}-session label gap after the dataset's first session {first.date()}: start it "
+                         f"on or after {cal[min(trunc_days + 1, len(cal) - 1)].date()}, {hint}")
 
 
 def refit_processors(handler, start, end) -> bool:
