@@ -102,7 +102,7 @@ def check_loaded(who: str, df: pd.DataFrame, exprs: Mapping[str, str], label_hor
         return
     names = [c[-1] if isinstance(c, tuple) else c for c in df.columns]
     groups = [c[0] if isinstance(c, tuple) else "feature" for c in df.columns]
-    finite = np.isfinite(df.to_numpy(dtype=np.float64)).any(axis=0)
+    finite = [bool(np.isfinite(df.iloc[:, j].to_numpy()).any()) for j in range(df.shape[1])]  # no frame copy
     empty = [(g, n) for g, n, ok in zip(groups, names, finite, strict=True) if not ok]
     if not empty:
         return
