@@ -232,7 +232,8 @@ def _report_missing(rep: CheckReport, missing: dict[str, list[str]], n: int, req
 
 
 def _check_values(rep: CheckReport, inst: str, x: dict[str, np.ndarray], labels: Sequence[str]) -> None:
-    """OHLC consistency, positive prices, volume, vwap inside the bar, close inside limits, suspensions."""
+    """OHLC consistency (within :data:`OHLC_TOL`), positive prices, volume, vwap inside the bar, close inside
+    limits, suspensions (a paused day trades nothing: volume 0, or NaN as Qlib's own datasets leave it)."""
     g = x.get
     o, h, lo, c, v, p = g("open"), g("high"), g("low"), g("close"), g("volume"), g("paused")
 
@@ -453,7 +454,10 @@ def check_dataset(root: str | Path, max_instruments: int | None = None, required
     ``minute``; the report's stats then say what the other uses still need); else the fields that
     ``meta/dataset.json`` claims (the importer's output); else all SPEC stock fields.  Other SPEC
     fields missing are warnings, one per field with the number of stocks lacking it.  Upper-case
-    feature folders are named once, with the fix.
+    feature folders are named once, with the fix.  Index instruments listed in ``all.txt`` (``SH000300``,
+    ``SH000001``, any :func:`~qlib_ext.data.codes.is_index`) are checked as indexes, not counted as stocks.
+    ``report.guidance`` (printed by ``render``) says, per use, which fields are missing for how many
+    stocks and the command that adds each (:func:`~qlib_ext.data.requirements.guidance`).
     """
     root = Path(root).expanduser()
     rep = check_report(str(root))
