@@ -69,7 +69,10 @@ def test_new_recorder_from_a_qrun_yaml_saves_and_renders(tiny_market, tmp_path, 
     assert registry.sections()[FOLDER] == TITLE
     signal_records = registry.default_records(run="signal", needs=("signal",))
     assert {"class": "DispersionRecord", "module_path": "extensions.demo_recorder"} in signal_records
-    page = build_report(rid, tmp_path / "page.html").read_text()
+    bare = build_report(rid, tmp_path / "bare.html").read_text()
+    assert "Data:" not in bare                               # the run saved no config naming its dataset
+    page = build_report(rid, tmp_path / "page.html", data=tiny_market).read_text()
     assert f'<h2 id="{FOLDER}">{TITLE}' in page and f'alt="{FOLDER}/dispersion"' in page
+    assert "Data: synthetic market, preset tiny, seed 20240425" in page
     # sections in registry order: crowding (60) after the demo (45)
     assert page.index(f'<h2 id="{FOLDER}">') < page.index('<h2 id="crowding">')

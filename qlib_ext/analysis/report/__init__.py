@@ -39,6 +39,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ...data.provenance import describe_dataset
 from ...schema import ARTIFACTS
 from .collect import MAX_ROWS, SHOWN, RunView, Section, collect_run, dataset_caption, table_html
 from .render import TEMPLATE, render, versions
@@ -53,15 +54,17 @@ __all__ = ["DECISIONS_FILE", "DEFAULT_URI", "MAX_ROWS", "REPORT_FILE", "SHOWN", 
 
 def build_report(target: str, out: str | Path, uri: str | None = None, all_runs: bool = False,
                  save_artifact: bool = False, title: str | None = None,
-                 decisions: Sequence[str] | None = None) -> Path:
+                 decisions: Sequence[str] | None = None, data: str | Path | None = None) -> Path:
     """Render ``target`` (see :func:`resolve_runs`) to ``out``; optionally log it into the run it shows.
 
     decisions: lines of the "What this run could not do" block, after those of a ``decisions.json``
-    beside ``target`` (module docstring).
+    beside ``target`` (module docstring).  data: the dataset directory, described under the title
+    (:func:`~qlib_ext.data.provenance.describe_dataset`) when the runs' own configs name none.
     """
     runs = resolve_runs(target, uri, all_runs)
     lines = list(dict.fromkeys([*read_decisions(target), *(decisions or ())]))
-    html = render([collect_run(rec, label) for label, rec in runs], title, decisions=lines)
+    html = render([collect_run(rec, label) for label, rec in runs], title, decisions=lines,
+                  data=describe_dataset(data) if data is not None else None)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")

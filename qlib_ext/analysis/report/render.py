@@ -30,12 +30,14 @@ def _names(secs: Sequence[Section | None], attr: str) -> list[str]:
     return list(dict.fromkeys(n for s in secs if s for n in getattr(s, attr)))
 
 
-def render(runs: Sequence[RunView], title: str | None = None, decisions: Sequence[str] = ()) -> str:
+def render(runs: Sequence[RunView], title: str | None = None, decisions: Sequence[str] = (),
+           data: str | None = None) -> str:
     """The page (HTML text) of one or several runs; sections, figures and tables are unions over the runs.
 
     The title (default ``qlib-ext report: <runs>``) is followed by what the data are (each run's
     dataset, :func:`qlib_ext.data.provenance.describe_dataset`).  decisions: lines of the "What this
     run could not do" block (the pipeline's degrade decisions); the block is left out when empty.
+    data: a description of the data for runs whose config names no dataset (shown when none does).
     """
     import jinja2
 
@@ -61,8 +63,9 @@ def render(runs: Sequence[RunView], title: str | None = None, decisions: Sequenc
     keys = list(dict.fromkeys(k for r in runs for k in r.metrics))
     metrics = [(k, [fmt(r.metrics.get(k, float("nan"))) for r in runs]) for k in keys]
     title = title or ("qlib-ext report: " + ", ".join(r.label for r in runs))
-    data = list(dict.fromkeys(r.header["data"] for r in runs if r.header.get("data")))
+    captions = list(dict.fromkeys(r.header["data"] for r in runs if r.header.get("data")))
+    captions = captions or ([data] if data else [])
     return env.from_string(source).render(
-        title=title, runs=runs, layout=layout, metrics=metrics, versions=versions(), data=data,
+        title=title, runs=runs, layout=layout, metrics=metrics, versions=versions(), data=captions,
         decisions=[str(d) for d in decisions],
         generated=time.strftime("%Y-%m-%d %H:%M:%S %Z"), markup=jinja2.utils.markupsafe.Markup)
