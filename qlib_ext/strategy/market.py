@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ..data.panel import read_instruments, read_panel
@@ -131,14 +130,3 @@ def open_store(risk_store: str | Path | None, root: str | Path, **kwargs: Any) -
         return StyleExposures(path, **kwargs)
     except FileNotFoundError as exc:
         raise FileNotFoundError(f"no risk store at {path}: {RISK_BUILD_HINT.format(root=root)}") from exc
-
-
-def as_score(score: Any) -> pd.Series:
-    """A signal row (Series or the first column of a DataFrame) as a float Series by instrument."""
-    if isinstance(score, pd.DataFrame):
-        score = score.iloc[:, 0]
-    if not isinstance(score, pd.Series):
-        raise TypeError(f"signal: expected a pandas Series/DataFrame by instrument, got {type(score).__name__}")
-    s = score.astype(float)
-    s = s[np.isfinite(s.to_numpy())]
-    return s[~s.index.duplicated(keep="last")]
