@@ -177,3 +177,29 @@ def test_keyword_errors_and_minute_factors(plain):
                                                                       if k != "neutralize"})
     with pytest.raises(MissingMinuteFactors, match="qlib-ext factors minute"):
         MinuteFactors(start_time=START, end_time=END, label_price="$close", neutralize=None)
+
+
+def test_gru_names_the_label_field_that_is_empty_in_the_train_segment(plain, tmp_path):
+    """$vwap only from 2024: the handler loads (some values exist), the GRU names the field and the dates."""
+    import shutil
+
+    from qlib_ext.models import GRUModel
+
+    root = tmp_path / "late_vwap"
+    shutil.copytree(plain, root)
+    cal = pd.DatetimeIndex(pd.read_csv(root / "calendars" / "day.txt", header=None)[0])
+    for f in root.glob("features/*/close.day.bin"):
+        x = np.fromfile(f, dtype="<f4")
+        dates = cal[int(x[0]): int(x[0]) + len(x) - 1]
+        x[1:][dates < pd.Timestamp("2024-01-02")] = np.nan
+        x.tofile(f.with_name("vwap.day.bin"))
+    qlib_ext.init(root, mlruns=tmp_path / "mlruns")
+    try:
+        handler = {"class": "DailyKline", "module_path": "qlib_ext.handlers",
+                   "kwargs": {"start_time": START, "end_time": "2024-03-29", "window": 5, "neutralize": None}}
+        ds = SequenceDataset(handler=handler, segments={"train": (START, "2023-11-30"), "test": ("2024-01-02", END)})
+        with pytest.raises(ValueError, match=r"train segment 2023-09-01..2023-11-30 has no labelled samples: no stock "
+                                             r"has a traded bar.*no finite value at all in vwap \(\$vwap\) there"):
+            GRUModel(n_epochs=1, hidden_size=4, num_layers=1, num_threads=1, progress=False).fit(ds)
+    finally:
+        qlib_ext.init(plain, mlruns=tmp_path / "mlruns")

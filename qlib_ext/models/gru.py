@@ -159,12 +159,26 @@ def why_unlabelled(dataset, segment: str) -> str:
     panel = dataset.panel
     head = f"the {segment} segment {start.date() if start else '-'}..{end.date() if end else '-'} has no labelled samples"
     samples = dataset.prepare(segment)
-    if len(samples) == 0:
-        return (f"{head}: it has no samples at all; the handler's data cover {panel.dates.min().date()}.."
-                f"{panel.dates.max().date()} for {len(panel.instruments)} instruments (put the segment inside "
-                f"the handler's start_time..end_time)")
     h = dataset.handler
     fields = getattr(getattr(h, "data_loader", None), "fields", None)
+    if len(samples) == 0:
+        inside = len(panel.dates) and (start is None or start <= panel.dates.max()) and (
+            end is None or end >= panel.dates.min())
+        if not inside:
+            return (f"{head}: it has no samples at all; the handler's data cover {panel.dates.min().date()}.."
+                    f"{panel.dates.max().date()} for {len(panel.instruments)} instruments (put the segment inside "
+                    f"the handler's start_time..end_time)")
+        try:
+            feats = h.fetch(slice(start, end), col_set="feature", data_key=DataHandlerLP.DK_R)
+        except (AttributeError, KeyError, ValueError):
+            feats = None
+        names = [c[-1] if isinstance(c, tuple) else c for c in ([] if feats is None else feats.columns)]
+        exprs = dict(zip(fields["feature"][1], fields["feature"][0], strict=False)) if isinstance(fields, dict) else {}
+        empty = [f"{n} ({exprs.get(n, '?')})" for j, n in enumerate(names)
+                 if not np.isfinite(feats.iloc[:, j].to_numpy(dtype=np.float64)).any()]
+        return (f"{head}: no stock has a traded bar in it or before it (finite positive prices, volume > 0)"
+                + (f"; no finite value at all in {', '.join(empty)} there (missing or empty in the dataset: check "
+                   f"it with `qlib-ext data check`)" if empty else ""))
     label_exprs = fields.get("label", ([], []))[0] if isinstance(fields, dict) else []
     expr = label_exprs[0] if label_exprs else "?"
     try:
