@@ -346,3 +346,21 @@ def test_strategy_signal_none_says_which_shapes_are_accepted():
         IndexEnhancementStrategy()
     with pytest.raises(ValueError, match=r"signal: got a set; expected a Qlib pred\.pkl"):
         IndexEnhancementStrategy(signal={1, 2})
+
+
+def test_strategy_refused_risk_input_names_the_rebalance_and_the_store(ready):
+    """A store written elsewhere (or before its build checked) with a negative factor variance: before, the
+    QP "optimised" with it; now the first rebalance stops naming its dates, the store and the factor."""
+    from qlib_ext.risk import load_meta
+
+    root, store = ready
+    pred = universe_pred(root, "2024-01-02", "2024-01-12")
+    s = IndexEnhancementStrategy(signal=pred, risk_store=str(store), optimizer={"risk_aversion": 1.0})
+    factors = load_meta(store)["factors"]
+    cov = pd.DataFrame(np.eye(len(factors)) * 1e-4, index=factors, columns=factors)
+    cov.loc["size", "size"] = -5.0
+    codes = pred.index.get_level_values("instrument").unique()
+    s.exposures.risk = lambda day: (cov, pd.Series(1e-4, index=codes))
+    with pytest.raises(ValueError, match=r"rebalance 2024-01-04 \(signal day 2024-01-03, risk store .*risk\): "
+                                         r"factor_cov: negative variance for \['size'\]"):
+        backtest_run(s, "2024-01-04", "2024-01-11")
