@@ -16,7 +16,7 @@ from plain_qlib import PLAIN_FIELDS, make_plain_qlib_dataset
 import qlib_ext
 from qlib_ext.factors import PRICE_VOLUME_FACTORS, forward_return_label
 from qlib_ext.factors.requirements import MissingFieldsError, expression_fields, missing_field_uses
-from qlib_ext.handlers import DailyKline, PriceVolume, SequenceDataset
+from qlib_ext.handlers import DailyKline, PriceVolume, SequenceDataset, WeeklyKline
 from qlib_ext.processors import Neutralize
 
 START, END = "2023-09-01", "2024-02-29"
@@ -104,6 +104,8 @@ def test_daily_kline_names_vwap_and_neutralisation_then_runs_with_keywords(plain
     for piece in ("DailyKline", "$vwap (read by feature vwap, label LABEL0)", "$industry", "$mcap",
                   "vwap='($high+$low+$close)/3'", "neutralize=None", "--augment"):
         assert piece in msg, piece
+    with pytest.raises(MissingFieldsError, match=r"WeeklyKline: .*\$vwap \(read by feature vwap, label LABEL0\)"):
+        WeeklyKline(start_time=START, end_time=END, n_weeks=4, neutralize=None)
     handler = {"class": "DailyKline", "module_path": "qlib_ext.handlers",
                "kwargs": {"start_time": START, "end_time": END, "vwap": "($high+$low+$close)/3",
                           "neutralize": ["ret_10"], "window": 20}}
