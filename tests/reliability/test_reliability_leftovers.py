@@ -40,6 +40,21 @@ def dead_pid() -> int:
     return pid
 
 
+def kill9_when_ready(argv: list[str], ready: Path, timeout: float) -> subprocess.Popen:
+    """Start ``argv + [ready]``, wait until it writes ``ready`` (its point of no return), then ``kill -9`` it."""
+    proc = subprocess.Popen([*argv, str(ready)])
+    try:
+        t0 = time.time()
+        while not ready.exists():
+            assert proc.poll() is None, f"{argv[-1]} exited before it was killed"
+            assert time.time() - t0 < timeout, f"{argv[-1]} never reached the point where it is killed"
+            time.sleep(0.05)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    return proc
+
+
 @pytest.fixture()
 def data(micro_market, tmp_path) -> Path:
     return Path(shutil.copytree(micro_market, tmp_path / "qlib_data", ignore=DAY_ONLY))
@@ -62,17 +77,7 @@ KILLED_BUILD = textwrap.dedent("""
 
 def test_risk_build_killed_then_rerun_leaves_no_temp_folder(data, tmp_path, caplog):
     """kill -9 during ``risk build`` leaves ``.risk.tmp-<pid>-*``; the next build removes it and says so."""
-    ready = tmp_path / "ready"
-    proc = subprocess.Popen([sys.executable, "-c", KILLED_BUILD, str(data), str(ready)])
-    try:
-        t0 = time.time()
-        while not ready.exists():
-            assert proc.poll() is None, "the build exited before it was killed"
-            assert time.time() - t0 < 50, "the build never reached its write stage"
-            time.sleep(0.05)
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+    proc = kill9_when_ready([sys.executable, "-c", KILLED_BUILD, str(data)], tmp_path / "ready", 50)
     left = leftovers(data, "risk")
     assert len(left) == 1 and left[0].startswith(".risk.tmp-") and owner_pid(left[0], ".risk.tmp-") == proc.pid
     assert (data / left[0] / "exposures.parquet").exists() and not (data / "risk").exists()

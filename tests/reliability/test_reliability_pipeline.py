@@ -33,6 +33,7 @@ from qlib_ext.pipeline.cache import MANIFEST
 from qlib_ext.pipeline.job import run_job
 
 from .helpers import digest, disk_full
+from .test_reliability_leftovers import kill9_when_ready
 
 QUIET = {"log": lambda m: None}
 
@@ -183,17 +184,8 @@ def test_a_failed_or_killed_signal_stage_leaves_nothing_a_rerun_adopts(tiny_run,
     assert pred.read_bytes() == before
     assert sorted(p.name for p in (out / "stages").iterdir() if p.name.startswith(".")) == []
 
-    ready = tmp_path / "ready"
-    proc = subprocess.Popen([sys.executable, "-c", KILLED_SIGNAL, str(tiny_run["data"]), str(out), str(ready)])
-    try:
-        t0 = time.time()
-        while not ready.exists():
-            assert proc.poll() is None, "the job exited before it was killed"
-            assert time.time() - t0 < 300, "the job never reached the signal write"
-            time.sleep(0.1)
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+    proc = kill9_when_ready([sys.executable, "-c", KILLED_SIGNAL, str(tiny_run["data"]), str(out)],
+                            tmp_path / "ready", 300)
     left = [p for p in (out / "stages").iterdir() if p.name.startswith(".signal.tmp-")]
     assert len(left) == 1 and (left[0] / "pred.pkl").stat().st_size < len(before)
     assert json.loads((out / ".lock").read_text())["pid"] == proc.pid          # its lock, now stale
