@@ -220,8 +220,9 @@ class IndexEnhancementStrategy(WeightStrategyBase):
             return self._outside
         from qlib.data import D
 
-        n = self.trade_calendar.get_trade_len()
-        first, last = (self.trade_calendar.get_step_time(k, shift=1)[0] for k in (0, n - 1))
+        cal, n = self.trade_calendar, self.trade_calendar.get_trade_len()
+        first = cal.get_step_time(0, shift=1 if cal.start_index > 0 else 0)[0]  # no session before the calendar's first
+        last = cal.get_step_time(n - 1, shift=1)[0]
         needed = pd.DatetimeIndex(D.calendar(start_time=first, end_time=last))
         gap, said = span_gap(self.signal_days, needed, self.max_signal_gap - 1)
         if not said:
