@@ -7,7 +7,8 @@ error listing these.
 
 Rules for a pandas signal, applied when the strategy is built:
 
-* codes and level order are normalised (``sh600000`` / ``600000.SH`` -> ``SH600000``);
+* codes and level order are normalised: every code form of :mod:`qlib_ext.data.codes` (``sh600000``,
+  ``600000.SH``, ``600000.XSHG``, ``600000``) -> ``SH600000``; other codes are kept upper-cased;
 * **tz-aware datetimes are converted, with a warning**: to the exchange's wall time
   (:data:`EXCHANGE_TZ`, Asia/Shanghai), the zone dropped, and a daily signal (one time of day for every
   row) floored to its date, so ``2024-01-02 00:00+08:00`` and ``2024-01-01 16:00 UTC`` both become
@@ -26,13 +27,14 @@ and last dates with a finite score must cover the signal days of the backtest (s
 
 from __future__ import annotations
 
-import re
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from ..data.codes import qlib_codes
 
 SIGNAL_SHAPE = ("a Qlib pred.pkl: a DataFrame (column 'score', or one column) or a Series of numbers on a "
                 "MultiIndex (datetime, instrument), e.g. (2024-01-02, SH600000)")
@@ -42,7 +44,6 @@ ACCEPTED = (f"{SIGNAL_SHAPE}, a pred.pkl path, a Qlib Signal, a Qlib signal conf
 EXCHANGE_TZ = "Asia/Shanghai"
 #: Values of the strategy's ``nonfinite`` keyword.
 NONFINITE = ("raise", "drop")
-_TS_CODE = re.compile(r"^(\d{6})\.(SH|SZ|BJ)$")
 
 
 def read_signal_file(path: Path) -> Any:
@@ -109,8 +110,8 @@ def _naive_dates(dates: pd.DatetimeIndex, name: str, notes: list | None) -> pd.D
 def normalise_signal(signal: Any, name: str = "signal", notes: list | None = None) -> pd.Series | pd.DataFrame:
     """The signal as a float frame on (datetime, instrument) with Qlib's upper-case codes.
 
-    Unambiguous fixes are made (level order, case: ``sh600000`` -> ``SH600000``, tushare codes
-    ``600000.SH`` -> ``SH600000``, tz-aware dates converted as in the module docstring, noted in
+    Unambiguous fixes are made (level order, codes by :func:`qlib_ext.data.codes.qlib_codes`:
+    ``sh600000`` / ``600000.SH`` -> ``SH600000``, tz-aware dates converted as in the module docstring, noted in
     ``notes``); anything else that is not :data:`SIGNAL_SHAPE` is a ValueError saying so.  Duplicate
     (datetime, instrument) rows after the fix are an error naming one.
     """
@@ -134,8 +135,8 @@ def normalise_signal(signal: Any, name: str = "signal", notes: list | None = Non
                          f"(dtypes {[str(level.dtype) for level in idx.levels]}); expected {SIGNAL_SHAPE}")
     t = kinds.index(True)
     dates, codes = idx.get_level_values(t), idx.get_level_values(1 - t).astype(str)
-    upper = codes.str.strip().str.upper()
-    upper = upper.str.replace(_TS_CODE, lambda m: f"{m.group(2)}{m.group(1)}", regex=True)
+    mapped = qlib_codes(codes, fold_aliases=False)           # None: not an A-share code, kept as written
+    upper = pd.Index(np.where(pd.isna(mapped), codes.str.strip().str.upper(), mapped).astype(str))
     values = signal.apply(pd.to_numeric, errors="coerce") if isinstance(signal, pd.DataFrame) \
         else pd.to_numeric(signal, errors="coerce")
     bad = values.isna().to_numpy().ravel() & signal.notna().to_numpy().ravel()
