@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..data.panel import read_instruments, read_panel
@@ -120,7 +121,7 @@ class StyleExposures:
         cov = load_covariance(self.store, date)
         spec = load_specific_risk(self.store, start=pd.Timestamp(date) - self.max_lag, end=date)
         last = spec.index.get_level_values("datetime").max()
-        return cov, spec.xs(last, level="datetime") ** 2
+        return cov, spec.xs(last, level="datetime").astype(np.float64) ** 2  # float32 would underflow tiny risks to 0
 
 
 def open_store(risk_store: str | Path | None, root: str | Path, **kwargs: Any) -> StyleExposures:
