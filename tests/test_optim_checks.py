@@ -103,3 +103,29 @@ def test_isin_matches_pandas_with_repeats_and_missing_codes():
     pool = ["SZ000001", "SH600000", "SH600000", "SH688981"]  # repeated, and a code not in values
     assert isin(values, pool).tolist() == values.isin(pool).tolist() == [True, True, True, False, False]
     assert not isin(values, []).any()
+
+
+def test_factor_cov_rounding_is_averaged_and_the_tolerances_are_the_boundary():
+    """Asymmetry and negative eigenvalues up to the documented tolerances are rounding (accepted, the matrix
+    symmetrised); just past them they are refused (qlib_ext.optim.checks)."""
+    from qlib_ext.optim.checks import PSD_RTOL, SYM_RTOL, check_factor_cov
+
+    names = ["a", "b"]
+    C = np.array([[2.0, 1.0], [1.0, 2.0]])
+    tilted = C.copy()
+    tilted[0, 1] += 0.5 * SYM_RTOL * 2.0
+    out = check_factor_cov(tilted, names)
+    np.testing.assert_array_equal(out, out.T)
+    assert out[0, 1] == pytest.approx(1.0 + 0.25 * SYM_RTOL * 2.0, abs=1e-15)
+    tilted[0, 1] = 1.0 + 2 * SYM_RTOL * 2.0
+    with pytest.raises(ValueError, match=r"not symmetric: \['a', 'b'\]"):
+        check_factor_cov(tilted, names)
+    v = np.array([1.0, -1.0]) / np.sqrt(2)
+    u = np.array([1.0, 1.0]) / np.sqrt(2)
+    for lam_min, ok in ((-0.5 * PSD_RTOL, True), (-2 * PSD_RTOL, False)):
+        M = np.outer(u, u) + lam_min * np.outer(v, v)            # eigenvalues 1 and lam_min
+        if ok:
+            check_factor_cov(M, names)
+        else:
+            with pytest.raises(ValueError, match=r"most negative eigenvalue -2e-08"):
+                check_factor_cov(M, names)
