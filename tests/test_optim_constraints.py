@@ -28,6 +28,7 @@ from qlib_ext.optim import (
     figure10_settings,
     make_constraint,
 )
+from qlib_ext.optim.constraints import dense_rows
 from qlib_ext.optim.program import build_program
 from qlib_ext.optim.random_problem import SyntheticMarket
 from qlib_ext.optim.reference import CvxpyLP
@@ -261,3 +262,14 @@ def test_a_bug_in_the_warm_start_raises_instead_of_passing_for_a_solver_failure(
         solvers.solve_highs(build_program(inp, opt.constraints), basis=opt._basis)
     with pytest.raises(IndexError, match="basis mapping"):  # not a 'failed' HiGHS attempt and a move to Clarabel
         opt.solve(inp)
+
+
+def test_dense_rows_equal_scipy_conversion():
+    rng = np.random.default_rng(4)
+    blocks = [rng.normal(size=(3, 50)), (rng.random((1, 50)) < 0.3).astype(float), np.ones((1, 7)),
+              np.where(rng.random((2, 40)) < 0.5, 0.0, rng.normal(size=(2, 40))), np.zeros((2, 5))]
+    for M in blocks:
+        a, b = sp.csr_matrix(M), dense_rows(M)
+        assert a.shape == b.shape
+        for field in ("indptr", "indices", "data"):
+            np.testing.assert_array_equal(getattr(a, field), getattr(b, field))

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .constraints import Constraint, TradeRows
+from .constraints import Constraint, TradeRows, dense_rows
 from .inputs import OptimInput
 
 FIXED_TOL = 1e-12
@@ -150,7 +150,7 @@ def build_program(inp: OptimInput, constraints: list, mode: str = "plain", risk_
         row_hi.append(rows.hi)
         keys += rows.keys
         is_soft.append(np.full(len(rows.lo), c.soft))
-        if c.soft:
+        if c.soft and mode == "feasibility":
             price.update({k: c.penalty_for(k) for k in rows.keys})
     if elastic and soft_box:  # the stock band as rows, so that it can be widened
         key = "+".join(c.name for c in soft_box)
@@ -170,12 +170,12 @@ def build_program(inp: OptimInput, constraints: list, mode: str = "plain", risk_
     if trades:  # H |w - w0| <= hi as H (u + v) <= hi, less the trades fixed columns already make
         for c, t in trades:  # H |W| = the columns of H at each trade column's stock (|W| has one 1 per column)
             H = t.H.toarray() if sp.issparse(t.H) else np.asarray(t.H, dtype=float)
-            A = sp.vstack([A, sp.csr_matrix(H[:, col_stock])], format="csr")
+            A = sp.vstack([A, dense_rows(H[:, col_stock])], format="csr")
             row_lo = np.r_[row_lo, np.full(len(t.hi), -np.inf)]
             row_hi = np.r_[row_hi, t.hi - H @ fixed_trade]
             keys += t.keys
             is_soft = np.r_[is_soft, np.full(len(t.hi), c.soft)]
-            if c.soft:
+            if c.soft and mode == "feasibility":
                 price.update({k: c.penalty_for(k) for k in t.keys})
     slack_keys, slack_cols = [], np.zeros(0, dtype=np.int64)
     if elastic:
