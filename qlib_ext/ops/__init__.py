@@ -9,8 +9,8 @@ Two execution paths with the same numbers:
 
 Modules: ``algebra`` (returns, masks, reductions), ``library`` (the named factors and formulas),
 ``grid`` (minute labels -> the [rows x 240] grid), ``sources`` (bins, synthetic stream, tushare files),
-``batch`` (the chunked engine), ``build`` (writing ``mf_*`` fields), ``qlib_ops`` (Qlib operators),
-``xp`` (NumPy / torch primitives).
+``batch`` (the chunked engine), ``build`` (writing ``mf_*`` fields), ``qlib_ops`` (Qlib operators, one
+class generated per library entry), ``xp`` (NumPy / torch primitives).
 """
 
 from .algebra import Minutes
