@@ -33,9 +33,14 @@ def real_root(realdata, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def market3(tmp_path_factory) -> Path:
-    """40 stocks, 2021-01-04 .. 2024-03-29 (the fixture's span), 1-minute bars on the last 5 sessions only."""
+    """40 stocks, 2021-01-04 .. 2024-03-29 (the fixture's span), 1-minute bars on the last 5 sessions only.
+
+    Without ``meta/market.yaml``, as an imported dataset: the minute data are the bins alone (a synthetic
+    market's minute stream would regenerate bars for every session)."""
     cfg = micro_config(name="micro3", start="2021-01-04", minute_window=5)
-    return build_market(cfg, tmp_path_factory.mktemp("pf_m3") / "qlib", progress=False)
+    root = build_market(cfg, tmp_path_factory.mktemp("pf_m3") / "qlib", progress=False)
+    (root / "meta" / "market.yaml").unlink()
+    return root
 
 
 @pytest.fixture()
@@ -169,6 +174,15 @@ def test_missing_csi_all_share_is_a_decision_not_a_problem(market3_copy):
     plan = make_plan(load_job("real"), market3_copy)
     assert plan.ok, plan.format()
     assert any("CSI All Share (SH000985) is not in the dataset" in d for d in plan.decisions)
+
+
+def test_synthetic_minute_stream_keeps_the_minute_member(micro_market):
+    """A synthetic market regenerates minute bars for every session (the minute-factor stage's stream),
+    though its bins cover only the last few: the minute model is fed, nothing is left out."""
+    plan = make_plan(load_job("tiny", signal={"train": "auto", "valid": "auto"}, backtest="auto", window="auto",
+                              benchmarks="auto"), micro_market)
+    assert not any(p.stage == "signal" for p in plan.problems), plan.format()
+    assert "exclude" not in plan.job["signal"] and plan.job["minute_factors"] is True
 
 
 def test_too_short_data_name_the_minimum_span(micro_market):

@@ -162,7 +162,7 @@ def make_plan(job: Mapping, data: str | Path) -> Plan:
         if cov["share"] >= MIN_MINUTE_COVERAGE:
             continue
         others = [o.member.name for o in active if not o.minute]
-        why = (f"minute data cover {cov['text']} in {span_text(span)} ({cov['share']:.1%} of the stock-sessions; "
+        why = (f"{cov['source']} cover {cov['text']} in {span_text(span)} ({cov['share']:.1%} of the stock-sessions; "
                f"the minute model needs {MIN_MINUTE_COVERAGE:.0%})")
         if others and len([o for o in members if o.member.name not in given_exclude]) > 1:
             excluded.append(m.member.name)
@@ -182,12 +182,10 @@ def make_plan(job: Mapping, data: str | Path) -> Plan:
     problems += wprobs
     if job.get("minute_factors") and not any(m.minute for m in active) and members:
         job["minute_factors"] = False
-    if windows is not None:
-        for k, v in windows.as_job().items():
-            if k == "signal":
-                sig.update(v)
-            else:
-                job[k] = v
+    if windows is not None:                        # fitted windows as dates; given ones stay as written
+        fitted, new = set(windows.fitted), windows.as_job()
+        sig.update({k: new["signal"][k] for k in ("train", "valid") if k in fitted})
+        job.update({k: new[k] for k in ("backtest", "window") if k in fitted})
 
     # fields of each stage: present (data.requirements) and mostly finite ------------------------------
     backtest = _backtest_span(cal, windows, job)
@@ -347,16 +345,19 @@ def _listed_sessions(root: Path, cal: pd.DatetimeIndex, stocks: Sequence[str], s
 
 
 def minute_coverage(root: str | Path, stocks: Sequence[str], span: Sequence) -> dict:
-    """How much of ``stocks`` x the listed sessions in ``span`` has minute data.
+    """How much of ``stocks`` x their listed sessions in ``span`` has minute data.
 
-    From the ``mf_*`` fields when the dataset has them (finite values), else from the 1-minute bins'
-    extents (``close.1min.bin``).  Returns ``{"share", "stocks", "n_stocks", "sessions", "n_sessions",
-    "text"}``.
+    From the ``mf_*`` fields when the dataset has them (finite values, as the minute-factor stage adopts
+    them), else from the minute source the stage would read (:func:`qlib_ext.ops.sources.open_source`:
+    a synthetic market's stream covers every listed session, 1-minute bins the sessions of
+    ``calendars/1min.txt`` for the stocks with ``close.1min.bin``).  Returns ``{"share", "stocks",
+    "n_stocks", "sessions", "n_sessions", "text", "source"}``.
     """
     from ..data.bin_io import read_bin
     from ..data.panel import read_calendar
     from ..data.requirements import feature_dirs
     from ..ops.library import resolve
+    from ..ops.sources import open_source
 
     root = Path(root)
     cal = read_calendar(root)
@@ -365,42 +366,46 @@ def minute_coverage(root: str | Path, stocks: Sequence[str], span: Sequence) -> 
     need = int(sum(m.sum() for m in listed.values()))
     dirs = feature_dirs(root)
     mf = resolve()[0].field
-    has_mf = any((p / f"{mf}.day.bin").exists() for p in list(dirs.values())[:50]) or any(
-        (dirs[s.lower()] / f"{mf}.day.bin").exists() for s in list(listed)[:400] if s.lower() in dirs)
+    has_mf = any((dirs[s.lower()] / f"{mf}.day.bin").exists() for s in listed if s.lower() in dirs)
     covered: dict[str, np.ndarray] = {}
+    source = f"{mf} and the other mf_* fields"
     if has_mf:
         for s, mask in listed.items():
             path = dirs.get(s.lower(), root) / f"{mf}.day.bin"
             if path.exists():
                 i0, v = read_bin(path)
                 got = np.zeros(len(cal), bool)
-                got[i0:i0 + len(v)] = np.isfinite(v)
+                got[i0:i0 + len(v)] = np.isfinite(v[: len(cal) - i0])
                 covered[s] = got & mask
-    elif (root / "calendars" / "1min.txt").exists():
-        mins = read_calendar(root, "1min")
-        day_of = cal.searchsorted(mins.normalize())
-        for s, mask in listed.items():
-            path = dirs.get(s.lower(), root) / "close.1min.bin"
-            if path.exists():
-                size = path.stat().st_size // 4 - 1
-                with open(path, "rb") as fh:
-                    i0 = int(np.frombuffer(fh.read(4), "<f4")[0])
-                got = np.zeros(len(cal) + 1, bool)
-                got[np.unique(day_of[i0:i0 + max(size, 0)])] = True
-                covered[s] = got[:-1] & mask
+    else:
+        try:
+            src = open_source(root, "auto")
+        except (FileNotFoundError, ValueError):
+            src = None
+        if src is not None:
+            source = "the synthetic minute stream" if src.kind == "stream" else "1-minute bars"
+            days = np.ones(len(cal), bool)
+            if src.kind != "stream":
+                days = np.zeros(len(cal), bool)
+                days[src.layout.covered()] = True
+            for s, (first, last) in src.spans.iterrows():
+                key = str(s).upper()
+                if key in listed:
+                    got = np.zeros(len(cal), bool)
+                    got[int(first):int(last) + 1] = True
+                    covered[key] = got & days & listed[key]
     have = {s: int(m.sum()) for s, m in covered.items() if m.any()}
-    days = np.zeros(len(cal), bool)
+    days_any = np.zeros(len(cal), bool)
     for m in covered.values():
-        days |= m
+        days_any |= m
     n_sessions = int(((cal >= span[0]) & (cal <= span[1])).sum())
-    got_days = cal[days]
+    got_days = cal[days_any]
     where = f" ({got_days[0].date()} .. {got_days[-1].date()})" if len(got_days) else ""
     names = sorted(have)[:3]
     text = (f"{len(have):,} of {len(listed):,} stocks{' (' + ', '.join(names) + ')' if 0 < len(have) <= 3 else ''} "
-            f"on {int(days.sum())} of {n_sessions} sessions{where}")
+            f"on {int(days_any.sum())} of {n_sessions} sessions{where}")
     return {"share": (sum(have.values()) / need) if need else 0.0, "stocks": len(have), "n_stocks": len(listed),
-            "sessions": int(days.sum()), "n_sessions": n_sessions, "text": text,
-            "source": "mf_* fields" if has_mf else "1-minute bars"}
+            "sessions": int(days_any.sum()), "n_sessions": n_sessions, "text": text, "source": source}
 
 
 def _stage_fields(job: Mapping, root: Path, members: Sequence[MemberNeeds]) -> dict[str, dict[str, str]]:
