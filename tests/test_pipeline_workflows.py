@@ -167,3 +167,10 @@ def test_null_overrides_render_as_yaml_null(workflow):
     assert found and all(v is None for _, v in found), found
     default = render_workflow(WORKFLOWS / workflow, {})
     assert "null" not in str(default.get("data_handler_config", {}).get("neutralize", ""))
+
+
+def test_enhance_index_table_is_written_from_the_schema():
+    """A new benchmark is one row of qlib_ext.schema.BENCHMARKS, then `python -m qlib_ext.pipeline.qrun_files`."""
+    from qlib_ext.pipeline.qrun_files import render_template
+
+    assert (WORKFLOWS / "enhance.yaml").read_text() == render_template(WORKFLOWS)

@@ -116,12 +116,30 @@ def render_pipeline(name: str, workflows: Path = Path("workflows"), records: tup
 
 
 BENCHMARK_LINE = re.compile(r"^\{% set benchmark = .*$", re.M)
+INDEXES_LINE = re.compile(r"^\{% set indexes = .*$", re.M)
+
+
+def indexes_line() -> str:
+    """The Jinja index table of ``enhance.yaml`` (name -> [instrument, label]) from :data:`qlib_ext.schema.BENCHMARKS`."""
+    from ..schema import BENCHMARKS as ALL
+
+    table = ", ".join(f'"{k}": ["{v.instrument}", "{v.label}"]' for k, v in ALL.items())
+    return f"{{% set indexes = {{{table}}} %}}"
+
+
+def render_template(workflows: Path = Path("workflows")) -> str:
+    """``workflows/enhance.yaml`` with its index table written from the schema (a new benchmark: one row there)."""
+    text = (workflows / "enhance.yaml").read_text()
+    out, n = INDEXES_LINE.subn(indexes_line().replace("\\", "\\\\"), text)
+    if n != 1:
+        raise ValueError(f"{workflows / 'enhance.yaml'}: expected one '{{% set indexes = ...' line, found {n}")
+    return out
 
 
 def render_enhance(name: str, workflows: Path = Path("workflows")) -> str:
     """The text of ``workflows/enhance_<name>.yaml``: the template with ``{% set benchmark = "<name>" %}``."""
     info = benchmark(name)
-    text = (workflows / "enhance.yaml").read_text()
+    text = render_template(workflows)
     out, n = BENCHMARK_LINE.subn(f'{{% set benchmark = "{info.name}" %}}', text)
     if n != 1:
         raise ValueError(f"{workflows / 'enhance.yaml'}: expected one '{{% set benchmark = ...' line, found {n}")
@@ -133,7 +151,9 @@ def write_pipelines(workflows: Path = Path("workflows")) -> list[Path]:
     (recorders: those importable now)."""
     from ..schema import BENCHMARKS as ALL
 
-    out = []
+    template = workflows / "enhance.yaml"
+    template.write_text(render_template(workflows))
+    out = [template]
     for name in ALL:
         path = workflows / f"enhance_{name}.yaml"
         path.write_text(render_enhance(name, workflows))
