@@ -10,15 +10,17 @@ from ...config import find_config, load_config, resolve_config
 
 FAMILY = "market"
 PRESETS = ("tiny", "default", "full")
+#: optional sections, off when absent (so a preset without them builds the same bytes as before them)
+OPTIONAL_KEYS = ("mechanisms",)
 
 
 @lru_cache(maxsize=1)
 def market_keys() -> tuple[str, ...]:
-    """The generator's knobs: the top-level keys of the packaged ``tiny`` preset, which lists every one."""
+    """The generator's knobs: the top-level keys of the packaged ``tiny`` preset plus ``OPTIONAL_KEYS``."""
     from ...config import package_dir
 
     cfg, _ = resolve_config(FAMILY, package_dir() / FAMILY / "tiny.yaml")
-    return tuple(cfg)
+    return tuple(dict.fromkeys([*cfg, *OPTIONAL_KEYS]))
 
 
 def load_market_config(preset: str | Path = "tiny", **overrides: Any) -> dict:

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .indexes import BANDS
+from .mechanisms import Mechanisms
 from .minute import day_q
 from .path import IndexPath, hat_basis, solve_tilts
 from .universe import Universe, limit_pct
@@ -75,6 +76,8 @@ def _student(rng: np.random.Generator, df: float, size) -> np.ndarray:
 class DailySimulator:
     """Holds the market state; :meth:`step` advances one session and returns that day's fields."""
 
+    STEER_PASSES = 3  # steered-spread / index-path alternations on a steered session (mechanisms)
+
     def __init__(self, cfg: dict, universe: Universe, days: pd.DatetimeIndex, rng: np.random.Generator):
         self.cfg, self.u, self.days, self.rng = cfg, universe, days, rng
         n = universe.n
@@ -101,6 +104,9 @@ class DailySimulator:
         self.t0 = days[0]
         self.path = IndexPath(cfg, days) if cfg.get("path") else None
         self.style_rows: list[tuple] = []
+        mcfg = cfg.get("mechanisms")
+        self.mech = Mechanisms(mcfg, days, int(cfg["seed"])) if mcfg else None
+        self.alpha_rows: list[tuple] = []
 
     # -- helpers ---------------------------------------------------------------------------
     def _regime(self, day: pd.Timestamp) -> dict:
@@ -141,13 +147,17 @@ class DailySimulator:
         target = self.path.targets(t, np.array([book.level[b] for b in BANDS]), natural)
         if target is None:
             return None
-        s = rank_normal(np.log(self.price * self.u.total_shares), listed)
-        k300, k500, k1000 = W @ s / tot
-        k500 = max(k500, k1000 + 0.05)
-        k300 = max(k300, k500 + 0.05)
-        phi = hat_basis(s, np.array([k1000, k500, k300]))
+        phi = self._band_basis(W, listed)
         d = solve_tilts(R, lo, hi, trading, W, phi, target)
         return phi @ d
+
+    def _band_basis(self, W: np.ndarray, listed: np.ndarray) -> np.ndarray:
+        """The path tilt's (n, 3) hat basis of the size score, knots at the bands' weighted mean scores."""
+        s = rank_normal(np.log(self.price * self.u.total_shares), listed)
+        k300, k500, k1000 = W @ s / W.sum(axis=1)
+        k500 = max(k500, k1000 + 0.05)
+        k300 = max(k300, k500 + 0.05)
+        return hat_basis(s, np.array([k1000, k500, k300]))
 
     def step(self, t: int, book=None) -> dict[str, np.ndarray]:
         """Simulate session ``t``; returns float arrays (n,) of the day's fields (NaN = not listed).
@@ -192,6 +202,8 @@ class DailySimulator:
         acfg = cfg["alpha"]
         years = (day - self.t0).days / 365.25
         strength = acfg["strength"] * 0.5 ** (years / acfg["half_life_years"]) * alpha_multiplier(acfg.get("calendar"), day)
+        if self.mech is not None:
+            strength *= self.mech.strength_mult(t)
         self.alpha_e = acfg["decay"] * self.alpha_e + self.signal
         alpha = strength * (1 - acfg["decay"]) * self.alpha_e
 
@@ -209,11 +221,22 @@ class DailySimulator:
         lim = limit_pct(u, day, cfg)
         up = np.round(prev * (1 + lim), 2)
         dn = np.round(prev * (1 - lim), 2)
-        if self.path is not None and book is not None:
-            tilt = self._path_tilt(t, R, prev, up, dn, trading, listed, book)
+        steered = False
+        if self.mech is not None and book is not None and t > 0:
+            tilt = self._steer(t, R, prev, up, dn, trading, book)
             if tilt is not None:
+                steered = True
                 systematic = systematic + tilt
                 R = R + tilt
+        for it in range(self.STEER_PASSES if steered else 1):
+            if it:  # the path tilt moved the spreads: correct them, then put the bands back on the path
+                tilt = self.mech.refine(R, dn / prev, up / prev)
+                systematic, R = systematic + tilt, R + tilt
+            if self.path is not None and book is not None:
+                tilt = self._path_tilt(t, R, prev, up, dn, trading, listed, book)
+                if tilt is not None:
+                    systematic = systematic + tilt
+                    R = R + tilt
 
         # suspended: no trade, the systematic move waits in the carry
         self.carry = np.where(paused, self.carry + systematic, 0.0)
@@ -241,6 +264,11 @@ class DailySimulator:
         turnover = np.clip(np.where(oneword, turnover * turn_cfg["oneword_mult"], turnover), 1e-5, 0.6)
         volume = np.maximum(np.round(turnover * u.float_shares, -2), 100.0)
         turnover = volume / u.float_shares
+
+        if self.mech is not None:
+            change = np.where(trading, close / prev - 1, np.nan)
+            self.mech.record(change)
+            self._alpha_row(day, trading, change, alpha)
 
         # state updates for trading stocks
         self.price = np.where(trading, close, self.price)
@@ -291,8 +319,62 @@ class DailySimulator:
         signal = sum(w[k] * desc[k] for k in DESCRIPTORS)
         # planted alpha is size-neutral: size moves come from the regimes, not from the alpha
         size = rank_normal(np.log(self.price * self.u.total_shares), mask)
+        if self.mech is not None:
+            self.signal = self.mech.shape_signal(self._t, signal, size, mask)
+            return
         beta = (signal[mask] @ size[mask]) / max(size[mask] @ size[mask], 1e-12)
         self.signal = np.where(mask, signal - beta * size, 0.0)
+
+    def _chars(self) -> dict[str, np.ndarray]:
+        """Sort characteristics of :mod:`.spreads` from the state (data through the last session)."""
+        return {"size": self.price * self.u.total_shares, "reversal": -self._last(self.r20, 5).sum(axis=0),
+                "low_vol": self.r20.std(axis=0), "low_turn": self.t20.mean(axis=0)}
+
+    def _steer(self, t, R, prev, up, dn, trading, book) -> np.ndarray | None:
+        """The mechanisms' spread tilt of session t (index members of t-1, characteristics through t-1)."""
+        members = np.zeros(self.n, dtype=bool)
+        for b in BANDS:
+            members |= book.prev_w[b] > 0
+        project = None
+        if self.path is not None:
+            W = np.stack([book.prev_w[b] for b in BANDS]) * trading
+            if (W.sum(axis=1) > 0).all():
+                listed = (self.u.list_idx <= t) & (t <= self.u.delist_idx)
+                phi = self._band_basis(np.stack([book.prev_w[b] for b in BANDS]), listed)
+                A = np.linalg.pinv(W @ phi)
+
+                def project(x: np.ndarray) -> np.ndarray:  # what the path tilt leaves of a tilt x
+                    return x - phi @ (A @ (W @ x))
+        return self.mech.steer(t, R, dn / prev, up / prev, self._chars(), members, trading,
+                               self.listed_sessions >= 20, project)
+
+    def _alpha_row(self, day, trading, change, alpha) -> None:
+        """Daily factor-level facts of the planted composite known at t-1 (``meta/planted_alpha_daily.csv``):
+        rank IC with the day's return; top-decile excess (realised and planted) of the composite neutralised on
+        industry, size, ret_10, std_10d, turn_10d; turn_10d of its top 5% over its bottom 5%; the mean size
+        (z of ln mcap over the trading stocks) of its top and bottom 5%."""
+        mask = trading & (self.listed_sessions >= 20)
+        k = int(mask.sum())
+        if k < 20:
+            return
+        comp = self.alpha_e[mask]
+        r = change[mask]
+        r10, t10 = self._last(self.r20, 10), self._last(self.t20, 10)
+        lmcap = np.log(self.price * self.u.total_shares)[mask]
+        styles = [lmcap, r10.sum(axis=0)[mask], r10.std(axis=0)[mask], t10.mean(axis=0)[mask]]
+        X = np.column_stack([np.eye(31)[self.u.industry_idx[mask]]] + [(v - v.mean()) / (v.std() + 1e-12) for v in styles])
+        resid = comp - X @ np.linalg.lstsq(X, comp, rcond=None)[0]
+        top = _rank(resid) >= k - max(k // 10, 1)
+        n5 = max(int(round(0.05 * k)), 1)
+        order = np.argsort(comp, kind="stable")
+        hi, lo = order[-n5:], order[:n5]
+        turn = t10.mean(axis=0)[mask]
+        z = (lmcap - lmcap.mean()) / lmcap.std()
+        self.alpha_rows.append((
+            day, k, float(np.corrcoef(_rank(comp), _rank(r))[0, 1]), float(r[top].mean() - r.mean()),
+            float(alpha[mask][top].mean() - alpha[mask].mean()), float(turn[hi].mean() / turn[lo].mean()),
+            float(z[hi].mean()), float(z[lo].mean()),
+        ))
 
     def _style_row(self, day: pd.Timestamp, trading: np.ndarray, turnover: np.ndarray) -> None:
         """Daily rank correlations of the planted composite (tomorrow's expected alpha) with styles."""
@@ -309,6 +391,7 @@ class DailySimulator:
 
 
 STYLE_COLUMNS = ("ret_10", "std_10d", "turn_10d", "size")
+ALPHA_COLUMNS = ("n", "ic", "long_excess", "long_planted", "crowding", "top_size", "bottom_size")
 
 
 def _rank(x: np.ndarray) -> np.ndarray:

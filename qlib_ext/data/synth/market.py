@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from ..bin_io import DatasetWriter
 from ..calendar import MINUTES_PER_DAY, minute_calendar, trading_days
 from .config import load_market_config, validate_market_config
-from .daily import STYLE_COLUMNS, DailySimulator
+from .daily import ALPHA_COLUMNS, STYLE_COLUMNS, DailySimulator
 from .indexes import BANDS, INDEX_CODES, INDEX_FIELDS, IndexBook
 from .minute import MINUTE_FIELDS, day_draws, minute_bars
 from .universe import BOARDS, SW_L1, build_universe
@@ -187,6 +187,10 @@ def _write_alpha_style(writer: DatasetWriter, sim: DailySimulator) -> None:
     table = pd.DataFrame(sim.style_rows, columns=["date", *STYLE_COLUMNS])
     table["date"] = pd.to_datetime(table["date"]).dt.strftime("%Y-%m-%d")
     table.round(5).to_csv(writer.root / "meta" / "planted_alpha_style.csv", index=False)
+    if sim.mech is not None:  # issue 21's factor-level facts (only with the mechanisms: older markets keep their files)
+        daily = pd.DataFrame(sim.alpha_rows, columns=["date", *ALPHA_COLUMNS])
+        daily["date"] = pd.to_datetime(daily["date"]).dt.strftime("%Y-%m-%d")
+        daily.round(6).to_csv(writer.root / "meta" / "planted_alpha_daily.csv", index=False)
 
 
 def _write_meta(writer: DatasetWriter, cfg: dict, universe, days: pd.DatetimeIndex) -> None:
