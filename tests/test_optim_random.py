@@ -17,7 +17,7 @@ from qlib_ext.optim.random_problem import SyntheticMarket
 from qlib_ext.optim.reference import CvxpyLP
 
 RISK_FACTORS = ["size", "beta", "momentum", "liquidity"]
-SETTINGS = settings(max_examples=12, deadline=None, derandomize=True,
+SETTINGS = settings(max_examples=12, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
