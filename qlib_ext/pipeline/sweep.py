@@ -476,7 +476,7 @@ def finish_sweep(cfg: Mapping, cells: Sequence[Cell], done: Mapping[str, dict], 
     tdir = outdir / "tables"
     tdir.mkdir(exist_ok=True)
     md = [f"# Sweep {cfg.get('name')}", "",
-          f"Ours: the synthetic market, backtest {cfg['backtest'][0]}..{cfg['backtest'][1]}. "
+          f"Ours: {_describe(cfg.get('data'))}, backtest {cfg['backtest'][0]}..{cfg['backtest'][1]}. "
           f"Columns prefixed 'report (real market)': {cfg.get('reference', {}).get('source', 'the report')}.", ""]
     for name, table in tables.items():
         table.to_csv(tdir / f"{name}.csv")
@@ -509,6 +509,15 @@ def finish_sweep(cfg: Mapping, cells: Sequence[Cell], done: Mapping[str, dict], 
         f"{len(missing)} missing; ran {len(ran)} cells in {wall:.0f} s; tables in {tdir}; {outdir / SWEEP_FILE}")
     page = _sweep_page(outdir, log) if summary["cells"] else None
     return {**summary, "tables": tables, "failed": failed, "missing": missing, "page": page}
+
+
+def _describe(data: str | Path | None) -> str:
+    """What the sweep's data are (:func:`qlib_ext.data.provenance.describe_dataset`)."""
+    try:
+        from ..data.provenance import describe_dataset
+    except ImportError:
+        return f"the dataset {data}"
+    return describe_dataset(Path(str(data)).expanduser()) if data else "the dataset"
 
 
 def _sweep_page(outdir: Path, log) -> str | None:
