@@ -12,13 +12,9 @@ __all__ = ["init", "mlflow_exp_manager", "__version__"]
 
 def mlflow_exp_manager(tracking_dir: str | Path = "mlruns", exp_name: str = "qlib_ext") -> dict:
     """Qlib ``exp_manager`` config with an sqlite tracking URI (MLflow 3 rejects Qlib's file store)."""
-    tracking_dir = Path(tracking_dir).expanduser().resolve()
-    tracking_dir.mkdir(parents=True, exist_ok=True)
-    return {
-        "class": "MLflowExpManager",
-        "module_path": "qlib.workflow.expm",
-        "kwargs": {"uri": f"sqlite:///{tracking_dir / 'mlflow.db'}", "default_exp_name": exp_name},
-    }
+    from .artifacts import exp_manager_config
+
+    return exp_manager_config(Path(tracking_dir).expanduser().resolve(), exp_name)
 
 
 def init(provider_uri: str | Path, **kwargs: Any) -> None:

@@ -22,6 +22,7 @@ from qlib.log import get_module_logger
 from qlib.model.base import Model
 from qlib.utils import init_instance_by_config
 
+from ..artifacts import active_recorder
 from ..device import resolve_device
 
 __all__ = ["GRUModel", "why_unlabelled"]
@@ -94,7 +95,7 @@ class GRUModel(Model):
             raise ValueError(f"GRUModel: d_feat={self.d_feat} but the dataset's windows have {d_feat} channels")
         init = init_from.states if init_from is not None else (self.states if self.warm_start else [])
         device = resolve_device(self.device)
-        recorder = _active_recorder()
+        recorder = active_recorder()
         logger.info(f"GRUModel: {len(train)} train / {len(valid) if valid is not None else 0} valid samples, "
                     f"window {train.window}x{d_feat}, device {device}, {self.n_seeds} seed(s)")
         states, histories = [], []
@@ -229,14 +230,3 @@ def _torch_threads(n: int | None):
         yield
     finally:
         torch.set_num_threads(before)
-
-
-def _active_recorder():
-    """Qlib's active recorder, or None outside ``R.start`` (and before ``qlib.init``)."""
-    try:
-        from qlib.workflow import R
-
-        exp = R.exp_manager.active_experiment
-        return None if exp is None else exp.active_recorder
-    except Exception:  # noqa: BLE001 - no Qlib workflow running: nothing to log to
-        return None

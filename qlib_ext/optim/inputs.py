@@ -241,12 +241,8 @@ def _check_overlap(name: str, have: pd.Index, members: pd.Index, min_overlap: fl
 
 
 def _constraint_styles(constraint) -> list[str]:
-    """The exposure columns a constraint reads (``bounds`` keys of a style band, ``factor`` of a moment)."""
-    styles = [str(s) for s in (getattr(constraint, "bounds", None) or {})]
-    factor = getattr(constraint, "factor", None)
-    if factor is not None and str(factor) not in styles:
-        styles.append(str(factor))
-    return styles
+    """The exposure columns a constraint reads (its ``exposures_needed()``)."""
+    return [str(s) for s in constraint.exposures_needed()]
 
 
 def check_styles(inp: OptimInput, constraints) -> None:

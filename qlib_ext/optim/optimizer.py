@@ -91,8 +91,7 @@ class IndexOptimizer:
         t0 = time.perf_counter()
         attempts: list[dict] = []
         notes = list(inp.notes)
-        if any(c.kind == "turnover" for c in self.constraints) and not inp.has_w0:
-            notes.append("no current portfolio: turnover constraint skipped")
+        notes += [n for c in self.constraints if (n := c.skipped(inp))]
         try:
             prog = build_program(inp, self.constraints, "plain", self.risk_aversion)
             if prog.band_overrides:
