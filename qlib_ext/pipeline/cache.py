@@ -141,11 +141,13 @@ class StageCache:
         return None
 
     def run(self, name: str, fn: Callable[[Path], dict], config: Any, inputs: Mapping[str, str] | None = None,
-            code: int | str = 1, exists: Callable[[dict], bool] | None = None, force: bool = False) -> StageResult:
+            code: int | str = 1, exists: Callable[[dict], bool] | None = None, force: bool = False,
+            seconds: float | None = None) -> StageResult:
         """Adopt stage ``name`` when its key and files verify, else run ``fn(folder)`` as a transaction.
 
         ``fn`` writes its files into ``folder`` (a fresh temp folder) and returns the outputs dict (file
-        outputs as names relative to the folder).
+        outputs as names relative to the folder).  ``seconds``: the stage's wall time when its work was
+        done before the call (the market, whose key is known only once the dataset exists).
         """
         key = self.key(name, config, inputs, code)
         old = self.manifest(name)
@@ -171,7 +173,7 @@ class StageCache:
         try:
             t0 = time.perf_counter()
             outputs = fn(tmp) or {}
-            seconds = time.perf_counter() - t0
+            seconds = (time.perf_counter() - t0) + (seconds or 0.0)
             rss = peak_rss_mb()
             write_json_atomic(tmp / MANIFEST, {
                 "key": key, "name": name, "outputs": outputs, "files": _files(tmp), "seconds": seconds,

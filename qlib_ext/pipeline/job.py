@@ -156,6 +156,7 @@ def market_stage(job: Mapping, data: Path, cache: StageCache, log: Callable[[str
 
     from ..data.synth import build_market, load_market_config
 
+    t0 = time.perf_counter()
     prev = cache.manifest("market")
     prev_out = (prev or {}).get("outputs", {})
     want = load_market_config(job["market"])
@@ -187,7 +188,7 @@ def market_stage(job: Mapping, data: Path, cache: StageCache, log: Callable[[str
     outputs = {"data": str(data), "built": built, "identity": ident, "market": config_hash(want)}
     # keyed by content and place (the templates name the folder); built: later stages may rebuild what it holds
     return cache.run("market", lambda _folder: outputs, config={"identity": ident, "data": str(data), "built": built},
-                     code=STAGE_CODE["market"])
+                     code=STAGE_CODE["market"], seconds=time.perf_counter() - t0)
 
 
 def minute_factors_stage(data: Path, market: StageResult, cache: StageCache, log) -> StageResult:
