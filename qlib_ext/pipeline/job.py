@@ -359,8 +359,8 @@ def run_job(preset: str = "default", data: str | Path | None = None, out: str | 
     overrides.pop("only", None)  # accepted for old callers; never used
     job = load_job(preset, data=str(data) if data else None, out=str(out) if out else None, **overrides)
     data, out = Path(job["data"]).expanduser().resolve(), Path(job["out"]).expanduser().resolve()
-    if data == out or out in data.parents:
-        raise ValueError(f"--out {out} must not contain --data {data} (the job writes its stages under out)")
+    if data == out:
+        raise ValueError(f"--data and --out are the same folder {out}: the dataset and the job's outputs need two")
     with PidLock(out, what="qlib-ext run"):
         sweep(out / "tmp", "run_", "run temp folder")
         cache = StageCache(out / "stages", log=log)
