@@ -142,4 +142,59 @@ Performance tables -- test_reliability_analysis.py
 analysis_nan_excess_return                             ValueError "2 NaN values (first on [dates])"
 analysis_constant_series                               documented: IR and Calmar NaN, drawdown 0
 analysis_report_without_qlib_columns                   KeyError "report_normal lacks columns ['bench', 'cost']"
+
+Issues 17-19 (real data first; a job runner to trust; no silent result from a bad input) added the
+rows below, marked ``*``.  Each was checked to fail on the code before its fix (commit b1d7e19),
+except the determinism case (tiny was already reproducible; it guards the knobs).  Tests collected:
+131 before, 202 after.  Before: 9 of these ended in a library traceback (Qlib, pandas, alembic,
+UnicodeDecodeError) and 27 in a run that finished with a wrong or misleading result (10 optimizer
+inputs "optimal", 6 signal cases, 4 risk stores written, the data-loss and stale-signal cases, the
+unexplained factor jump and lot units); after: every one is an error naming the input and the fix,
+or a documented behaviour that is counted and noted.
+
+Case (test)                                            Expected
+-----------------------------------------------------  ----------------------------------------------------
+Main job and sweep -- test_reliability_pipeline.py
+* run_or_synth_into_a_non_dataset_folder (CSVs, file)  error naming the path and what is there; folder/file untouched
+* run2_of_an_unchanged_job                             every stage "skipped" (tiny: ~4 s)
+* code_version_change                                  that stage and its dependents rerun, the others skipped
+* signal_write_disk_full / kill -9 inside the write    nothing adopted; rerun rewrites it; stale lock and temp taken over, logged
+* risk_config_change (qlib_every 0 -> 20)              applied: risk/qlib written, manifest says 20
+* market_of_another_seed_not_built_by_the_job          job stops naming the dataset and the differing config
+* two_runs_from_scratch                                identical pred.pkl, label.pkl and headline bytes
+* second_run_into_the_same_out                         refused naming the first run's pid (exit 2)
+* stale_server_pid_of_a_foreign_process                not signalled (pid, start time and command line checked)
+* sweep_grid_errors (5) / --workers 0, -5              error naming the grid file and the key / "--workers must be >= 1"
+* interrupted_sweep / killed sweep's leftovers         no .dask/, temp, runner folder, server.pid or live server
+* report_without_a_store                               error; nothing created in the working directory
+Plain Qlib datasets -- test_reliability_plain_qlib.py (MissingFieldsError names field, reader, --augment command, keyword)
+* price_volume_without_turnover / empty turnover        error naming 'turnover' (was: turn_* all NaN, filled with 0)
+* neutralize_without_industry / empty mcap              error naming the field and the against=[...] that works
+* neutralize_leaving_no_label                          error (was Qlib's "Empty data from dataset")
+* gru_segment_past_the_labels                          "no labelled samples" says why (horizon past the data's end)
+Importer and check -- test_reliability_import.py, test_reliability_data.py
+* import_padded_header_names                           stripped, said once per file
+* import_utf16 (BOM / no BOM) / other encoding         read / "... byte 0x.. on line N; pass --encoding NAME"
+* import_semicolon_or_tab_separated                    "the header reads as one column holding ';' ..." + re-save command
+* import_unexplained_adj_factor_jump                   error naming stock and date (--accept-factor-jumps: listed warning)
+* import_vol_without_amount                            "units are ambiguous ... pass --units fixture|tushare"
+* import_nullable_int64_span_dates                     imported (was a pandas traceback)
+* augment_weights_after_skipped_members                renormalised to 1 over the members held, warning names the skipped
+* check_ohlc_float32_tolerance                         161.906 vs 161.906 passes (OHLC_TOL 3e-5); a real violation fails
+* check_index_instruments_in_all                       checked as indexes, not counted as stocks
+* check_require_minute_every_stock                     minute bars of stock 1,125 found (was: first 200 only)
+Strategy signal -- test_reliability_strategy.py
+* signal_inf_for_a_member / a non-member               error naming (date, instrument, score) and the fix; nonfinite='drop' counts
+* signal_ending_before_the_backtest / all +-inf        error at start naming the gap / at construction
+* signal_hole_of_max_signal_gap rebalances             the run fails on the 5th, naming the days (was: retried forever)
+* signal_tz_aware                                      converted to Asia/Shanghai with a warning (was: "Level type mismatch")
+* signal_none / unsupported type                       our error listing the accepted shapes
+* refused_risk_input_at_a_rebalance                    error naming trade day, signal day and the risk store
+Optimizer inputs -- test_reliability_optim.py (ValueError naming factor or stock and the fix)
+* covariance_not_psd / asymmetric / NaN / inf          refused, the most negative eigenvalue and its factors named
+* specific_variance_negative / zero / inf / all NaN    refused; a minority missing: median fill, counted in the note
+* exposure_inf / hand-built input                      refused at solve (check_risk_input)
+Risk store -- test_reliability_optim.py / test_risk_*.py
+* store_with_non_psd / asymmetric / NaN-day covariance refused when built; old store byte-identical
+  or infinite specific risk
 """
