@@ -146,11 +146,16 @@ analysis_report_without_qlib_columns                   KeyError "report_normal l
 Issues 17-19 (real data first; a job runner to trust; no silent result from a bad input) added the
 rows below, marked ``*``.  Each was checked to fail on the code before its fix (commit b1d7e19),
 except the determinism case (tiny was already reproducible; it guards the knobs).  Tests collected:
-131 before, 202 after.  Before: 9 of these ended in a library traceback (Qlib, pandas, alembic,
-UnicodeDecodeError) and 27 in a run that finished with a wrong or misleading result (10 optimizer
-inputs "optimal", 6 signal cases, 4 risk stores written, the data-loss and stale-signal cases, the
-unexplained factor jump and lot units); after: every one is an error naming the input and the fix,
-or a documented behaviour that is counted and noted.
+131 before, 202 after.  Verdicts before, per group: main job and sweep, 12 rows -- 2 library
+tracebacks (alembic OperationalError, KeyError 'values'), 8 silent (user folder deleted, stale signal
+adopted, config change recorded but not applied, old outputs reused after a code change, a foreign
+process signalled, leftovers, files in the working directory, every stage rerun on run 2), 1 passed
+already (determinism); plain Qlib, 4 -- 1 Qlib "Empty data", 1 features silently 0, 2 errors not
+saying why; importer and check, 10 -- 2 tracebacks (UnicodeDecodeError, pandas Int64), 5 misleading
+or false errors, 3 silent (factor jump, lot units, index instruments counted as stocks); signal, 9 --
+2 tracebacks, 6 runs with a wrong result, 1 not expressible; optimizer inputs, 12 -- 10 "optimal",
+2 benchmark fallbacks not naming the cause; risk store, 4 -- written silently.  After: every one is
+an error naming the input and the fix, or a documented behaviour that is counted and noted.
 
 Case (test)                                            Expected
 -----------------------------------------------------  ----------------------------------------------------
