@@ -147,8 +147,8 @@ Issues 17-19 (real data first; a job runner to trust; no silent result from a ba
 rows below, marked ``*``.  Each was checked to fail on the code before its fix (commit b1d7e19),
 except the determinism case (tiny was already reproducible; it guards the knobs).  Tests collected:
 131 before, 202 after.  Verdicts before, per group: main job and sweep, 12 rows -- 2 library
-tracebacks (alembic OperationalError, KeyError 'values'), 8 silent (user folder deleted, stale signal
-adopted, config change recorded but not applied, old outputs reused after a code change, a foreign
+tracebacks (alembic OperationalError, KeyError 'values'), 9 silent (user folder deleted, stale signal
+adopted, a risk-config change recorded but not applied, another market seed reported unchanged, old outputs reused after a code change, a foreign
 process signalled, leftovers, files in the working directory, every stage rerun on run 2), 1 passed
 already (determinism); plain Qlib, 4 -- 1 Qlib "Empty data", 1 features silently 0, 2 errors not
 saying why; importer and check, 10 -- 2 tracebacks (UnicodeDecodeError, pandas Int64), 5 misleading
