@@ -10,7 +10,7 @@ import pytest
 
 from qlib_ext.config import load_config
 from qlib_ext.pipeline.job import load_job
-from qlib_ext.pipeline.qrun_files import ANALYSIS_RECORDS, BENCHMARKS, render_pipeline
+from qlib_ext.pipeline.qrun_files import BENCHMARKS, analysis_records, render_pipeline
 from qlib_ext.pipeline.sweep import load_sweep
 from qlib_ext.pipeline.workflow import render_workflow
 
@@ -21,8 +21,7 @@ WORKFLOWS = Path(__file__).resolve().parents[1] / "workflows"
 def test_pipeline_workflow_is_current(name):
     path = WORKFLOWS / f"pipeline_{name}.yaml"
     text = path.read_text()
-    records = tuple(r for r in ANALYSIS_RECORDS if f"class: {r[0]}\n" in text)
-    assert text == render_pipeline(name, WORKFLOWS, records), "regenerate: python -m qlib_ext.pipeline.qrun_files"
+    assert text == render_pipeline(name, WORKFLOWS), "regenerate: python -m qlib_ext.pipeline.qrun_files"
     cfg = render_workflow(path, {"QLIB_EXT_PROVIDER_URI": "/data"})
     pac = cfg["port_analysis_config"]
     assert pac["strategy"]["kwargs"]["benchmark"] == name
@@ -32,6 +31,9 @@ def test_pipeline_workflow_is_current(name):
     recs = [r["class"] for r in cfg["task"]["record"]]
     assert recs[:4] == ["SignalRecord", "SigAnaRecord", "PortAnaRecord", "PerformanceRecord"]
     assert cfg["task"]["record"][2]["kwargs"]["config"] == pac
+    # then the analysis registry's recorders: the backtest run's (benchmark filled), then the signal run's
+    assert cfg["task"]["record"][4:] == analysis_records(name)
+    assert {r["class"] for r in cfg["task"]["record"]} >= {"MarketReviewRecord", "AttributionRecord", "CrowdingRecord"}
 
 
 def test_job_presets():
@@ -70,7 +72,9 @@ GOLDEN = {
     "render:enhance:csi1000": "4096f699960668f8", "render:enhance:csi300": "c6cf2a8b2e5fe9b5",
     "render:enhance:csi500": "8295334978100bf1", "render:enhance_csi1000": "4096f699960668f8",
     "render:enhance_csi300": "c6cf2a8b2e5fe9b5", "render:enhance_csi500": "8295334978100bf1",
-    "render:pipeline_csi1000": "18c26761845d73a7", "render:pipeline_csi500": "2926f80db38b2634",
+    # pipeline_*: records from the analysis registry (MarketReviewRecord, order 10, now first of the extras;
+    # before: 18c26761845d73a7 / 2926f80db38b2634, the same configs with that one record moved)
+    "render:pipeline_csi1000": "d0d1de3af98f0d33", "render:pipeline_csi500": "8995bb030a7d3942",
     "sweep:report:csi300": "6f6e17330f1b564f", "sweep:report:csi500+csi1000": "240b75372b959976",
 }
 

@@ -5,7 +5,9 @@
 
 qrun reads one file and Qlib's Jinja has no ``include``, so the one-file pipeline is assembled from
 ``workflows/ensemble.yaml`` (its Jinja settings, segments and the ensemble task: model and dataset)
-and ``workflows/enhance.yaml`` (its ``port_analysis_config``), plus the recorders of the main job.
+and ``workflows/enhance.yaml`` (its ``port_analysis_config``), plus the recorders of the analysis registry
+(:func:`qlib_ext.analysis.registry.default_records`: the backtest run's, then the signal run's, each in
+report order).
 ``python -m qlib_ext.pipeline.qrun_files`` rewrites the files; a test checks that they are current.
 """
 
@@ -62,26 +64,26 @@ RECORDS = """  record:
         label: {label} enhanced
 {extra}"""
 
-#: recorders of issue 11 added when their module is importable: (class, kwargs lines)
-ANALYSIS_RECORDS = (
-    ("HoldingsProfileRecord", ""),
-    ("AttributionRecord", "benchmark: {name}"),
-    ("StyleTimingRecord", "benchmark: {name}"),
-    ("MarketReviewRecord", ""),
-    ("StyleProfileRecord", ""),
-    ("QuantileRecord", ""),
-    ("CrowdingRecord", ""),
-)
+def analysis_records(name: str) -> list[dict]:
+    """The recorders a pipeline file adds after the template's (PerformanceRecord stays the template's, with
+    its window): the registry's backtest recorders for benchmark ``name``, then its signal recorders."""
+    from ..analysis.registry import default_records
+
+    return (default_records(run="backtest", benchmark=benchmark(name).name, exclude=("PerformanceRecord",))
+            + default_records(run="signal"))
 
 
-def _available(cls: str) -> bool:
-    import importlib
+def _record_lines(records: list[dict]) -> str:
+    """``record:`` list items in the generated files' block layout."""
+    import yaml
 
-    try:
-        getattr(importlib.import_module("qlib_ext.analysis"), cls)
-        return True
-    except (ImportError, AttributeError):
-        return False
+    out = ""
+    for rec in records:
+        out += f"    - class: {rec['class']}\n      module_path: {rec['module_path']}\n"
+        if rec.get("kwargs"):
+            kw = yaml.safe_dump(dict(rec["kwargs"]), default_flow_style=False, sort_keys=False)
+            out += "      kwargs:\n" + "".join(f"        {line}\n" for line in kw.splitlines())
+    return out
 
 
 def _section(text: str, start: str, end: str) -> str:
@@ -90,8 +92,9 @@ def _section(text: str, start: str, end: str) -> str:
     return text[i:j]
 
 
-def render_pipeline(name: str, workflows: Path = Path("workflows"), records: tuple = ()) -> str:
-    """The text of ``workflows/pipeline_<name>.yaml``."""
+def render_pipeline(name: str, workflows: Path = Path("workflows"), records: list[dict] | None = None) -> str:
+    """The text of ``workflows/pipeline_<name>.yaml``; records: ``{class, module_path[, kwargs]}`` added after
+    the template's (default :func:`analysis_records`)."""
     info = benchmark(name)
     ens = (workflows / "ensemble.yaml").read_text()
     enh = (workflows / "enhance.yaml").read_text()
@@ -105,11 +108,7 @@ def render_pipeline(name: str, workflows: Path = Path("workflows"), records: tup
     pac = _section(enh, "port_analysis_config: &port_analysis_config", "\ntask:")
     pac = (pac.replace("*test_start", '"{{ test[0] }}"').replace("*test_end", '"{{ test[1] }}"')
               .replace("*market", '"{{ market }}"').replace("*benchmark", info.instrument))
-    extra = ""
-    for cls, kw in records:
-        extra += f"    - class: {cls}\n      module_path: qlib_ext.analysis\n"
-        if kw:
-            extra += f"      kwargs:\n        {kw.format(name=info.name)}\n"
+    extra = _record_lines(analysis_records(info.name) if records is None else records)
     return (HEADER.format(label=info.label, name=info.name, end=BACKTEST_END) + "\n".join(sets) + "\n" + qinit
             + f"experiment_name: pipeline_{info.name}\n\n" + pac.rstrip() + "\n\n"
             + body.replace("task:\n", "task:\n", 1) + RECORDS.format(label=info.label, extra=extra))
@@ -148,7 +147,7 @@ def render_enhance(name: str, workflows: Path = Path("workflows")) -> str:
 
 def write_pipelines(workflows: Path = Path("workflows")) -> list[Path]:
     """Rewrite ``enhance_<b>.yaml`` for every benchmark and ``pipeline_csi500.yaml`` / ``pipeline_csi1000.yaml``
-    (recorders: those importable now)."""
+    (recorders: the analysis registry's, :func:`analysis_records`)."""
     from ..schema import BENCHMARKS as ALL
 
     template = workflows / "enhance.yaml"
@@ -158,10 +157,9 @@ def write_pipelines(workflows: Path = Path("workflows")) -> list[Path]:
         path = workflows / f"enhance_{name}.yaml"
         path.write_text(render_enhance(name, workflows))
         out.append(path)
-    records = tuple(r for r in ANALYSIS_RECORDS if _available(r[0]))
     for name in BENCHMARKS:
         path = workflows / f"pipeline_{name}.yaml"
-        path.write_text(render_pipeline(name, workflows, records))
+        path.write_text(render_pipeline(name, workflows))
         out.append(path)
     return out
 
