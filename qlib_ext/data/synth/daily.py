@@ -106,6 +106,10 @@ class DailySimulator:
         self.style_rows: list[tuple] = []
         mcfg = cfg.get("mechanisms")
         self.mech = Mechanisms(mcfg, days, int(cfg["seed"])) if mcfg else None
+        if self.mech is not None:  # the dataset's own fields, as :mod:`.spreads` reads them (NaN = none)
+            self.m_change = np.full((20, n), np.nan)
+            self.m_turn = np.full((20, n), np.nan)
+            self.m_close = np.full((6, n), np.nan)
         self.alpha_rows: list[tuple] = []
 
     # -- helpers ---------------------------------------------------------------------------
@@ -261,6 +265,8 @@ class DailySimulator:
         # turnover: persistent stock shock + big-move days; locked boards trade little
         self.turn_state = turn_cfg["ar"] * self.turn_state + turn_cfg["shock_vol"] * rng.standard_normal(n)
         turnover = u.base_turnover * np.exp(self.turn_state + turn_cfg["abs_return_loading"] * np.abs(realised) / u.idio_vol)
+        if self.mech is not None:
+            turnover = turnover * self.mech.turnover_mult(t, self.alpha_e, trading)
         turnover = np.clip(np.where(oneword, turnover * turn_cfg["oneword_mult"], turnover), 1e-5, 0.6)
         volume = np.maximum(np.round(turnover * u.float_shares, -2), 100.0)
         turnover = volume / u.float_shares
@@ -269,6 +275,10 @@ class DailySimulator:
             change = np.where(trading, close / prev - 1, np.nan)
             self.mech.record(change)
             self._alpha_row(day, trading, change, alpha)
+            was = np.isfinite(self.m_close[(t - 1) % 6])
+            self.m_change[t % 20] = np.where(was, change, np.nan)
+            self.m_turn[t % 20] = np.where(trading, turnover, np.where(paused, 0.0, np.nan))
+            self.m_close[t % 6] = np.where(trading, close, np.nan)
 
         # state updates for trading stocks
         self.price = np.where(trading, close, self.price)
@@ -326,9 +336,17 @@ class DailySimulator:
         self.signal = np.where(mask, signal - beta * size, 0.0)
 
     def _chars(self) -> dict[str, np.ndarray]:
-        """Sort characteristics of :mod:`.spreads` from the state (data through the last session)."""
-        return {"size": self.price * self.u.total_shares, "reversal": -self._last(self.r20, 5).sum(axis=0),
-                "low_vol": self.r20.std(axis=0), "low_turn": self.t20.mean(axis=0)}
+        """Sort characteristics of :mod:`.spreads` through the last session, from the fields as written:
+        NaN where the dataset's rolling windows have none (fewer than 15 of 20 values, a suspended end)."""
+        t = self._t
+        last, first = self.m_close[t % 6], self.m_close[(t - 5) % 6]
+        n_chg, n_turn = np.isfinite(self.m_change).sum(axis=0), np.isfinite(self.m_turn).sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            vol = np.nanstd(np.where(n_chg >= 2, self.m_change, 0.0), axis=0, ddof=1)
+            turn = np.nansum(self.m_turn, axis=0) / n_turn
+        return {"size": np.where(np.isfinite(last), self.price * self.u.total_shares, np.nan),
+                "reversal": -(last / first - 1), "low_vol": np.where(n_chg >= 15, vol, np.nan),
+                "low_turn": np.where(n_turn >= 15, turn, np.nan)}
 
     def _steer(self, t, R, prev, up, dn, trading, book) -> np.ndarray | None:
         """The mechanisms' spread tilt of session t (index members of t-1, characteristics through t-1)."""
@@ -345,8 +363,7 @@ class DailySimulator:
 
                 def project(x: np.ndarray) -> np.ndarray:  # what the path tilt leaves of a tilt x
                     return x - phi @ (A @ (W @ x))
-        return self.mech.steer(t, R, dn / prev, up / prev, self._chars(), members, trading,
-                               self.listed_sessions >= 20, project)
+        return self.mech.steer(t, R, dn / prev, up / prev, self._chars(), members, trading, project)
 
     def _alpha_row(self, day, trading, change, alpha) -> None:
         """Daily factor-level facts of the planted composite known at t-1 (``meta/planted_alpha_daily.csv``):
@@ -371,7 +388,7 @@ class DailySimulator:
         turn = t10.mean(axis=0)[mask]
         z = (lmcap - lmcap.mean()) / lmcap.std()
         self.alpha_rows.append((
-            day, k, float(np.corrcoef(_rank(comp), _rank(r))[0, 1]), float(r[top].mean() - r.mean()),
+            day, k, self.mech.strength_mult(self._t + 1), float(np.corrcoef(_rank(comp), _rank(r))[0, 1]), float(r[top].mean() - r.mean()),
             float(alpha[mask][top].mean() - alpha[mask].mean()), float(turn[hi].mean() / turn[lo].mean()),
             float(z[hi].mean()), float(z[lo].mean()),
         ))
@@ -391,7 +408,7 @@ class DailySimulator:
 
 
 STYLE_COLUMNS = ("ret_10", "std_10d", "turn_10d", "size")
-ALPHA_COLUMNS = ("n", "ic", "long_excess", "long_planted", "crowding", "top_size", "bottom_size")
+ALPHA_COLUMNS = ("n", "mult", "ic", "long_excess", "long_planted", "crowding", "top_size", "bottom_size")
 
 
 def _rank(x: np.ndarray) -> np.ndarray:
