@@ -21,7 +21,8 @@ def init(provider_uri: str | Path, **kwargs: Any) -> None:
     """``qlib.init`` with region cn, our custom ops registered and an sqlite MLflow store.
 
     Any keyword of ``qlib.init`` may be given and wins over our defaults; ``custom_ops`` given by the
-    caller are registered after ours.  ``mlruns`` (a directory) sets where the sqlite store lives.
+    caller are registered after ours.  ``mlruns`` (a directory) sets where the sqlite store lives when
+    no ``exp_manager`` is given (that folder is created only then).
     """
     import qlib
     from qlib.constant import REG_CN
@@ -31,5 +32,6 @@ def init(provider_uri: str | Path, **kwargs: Any) -> None:
     mlruns = kwargs.pop("mlruns", "mlruns")
     kwargs.setdefault("region", REG_CN)
     kwargs["custom_ops"] = list(CUSTOM_OPS) + list(kwargs.get("custom_ops", []))
-    kwargs.setdefault("exp_manager", mlflow_exp_manager(mlruns))
+    if "exp_manager" not in kwargs:  # not setdefault: building the default creates the `mlruns` folder
+        kwargs["exp_manager"] = mlflow_exp_manager(mlruns)
     qlib.init(provider_uri=str(Path(provider_uri).expanduser().resolve()), **kwargs)

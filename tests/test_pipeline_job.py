@@ -54,3 +54,51 @@ def test_old_names_still_work(tmp_path):
     ctx = template_context(load_job("tiny"), tmp_path, "sqlite:///x.db", pred="p.pkl")
     assert ctx["QLIB_EXT_PRED"] == "p.pkl" and ctx["QLIB_EXT_TEST"] == "2023-07-03:2024-03-28"
     assert callable(run_job)
+
+
+def test_init_writes_no_mlruns_in_the_working_directory(tiny_market, tmp_path, monkeypatch):
+    """``qlib_ext.init`` builds its default ``./mlruns`` store only when no ``exp_manager`` is given, so the
+    pipeline's ``init_qlib`` (which gives one) needs no workaround to keep the working directory clean."""
+    import qlib_ext
+    from qlib_ext.artifacts import exp_manager_config
+    from qlib_ext.pipeline.workflow import init_qlib
+
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    store = tmp_path / "store"
+    init_qlib(tiny_market, exp_manager_config(store)["kwargs"]["uri"])
+    qlib_ext.init(tiny_market, exp_manager=exp_manager_config(store))
+    assert list(cwd.iterdir()) == []
+    qlib_ext.init(tiny_market)  # no exp_manager: the default store in ./mlruns
+    assert [p.name for p in cwd.iterdir()] == ["mlruns"]
+
+
+def test_report_stage_passes_the_data_and_writes_what_the_run_could_not_do(tmp_path, monkeypatch):
+    """The report names the data through their provenance (never the job's market name) and keeps the
+    preflight's decisions in ``decisions.json`` beside ``runs.json`` (so ``qlib-ext report`` shows them too)."""
+    from pathlib import Path
+
+    import qlib_ext.analysis.report as report
+    from qlib_ext.pipeline.cache import StageCache
+    from qlib_ext.pipeline.job import report_stage
+
+    seen: dict = {}
+
+    def fake_build(target, out, **kw):
+        seen.update(kw, target=target)
+        Path(out).write_text("<html></html>")
+        return Path(out)
+
+    monkeypatch.setattr(report, "build_report", fake_build)
+    data = tmp_path / "data"
+    data.mkdir()
+    runs = {"csi300": {"experiment_name": "enhance_csi300", "recorder_id": "r1"}}
+    lines = ["CSI All Share (000985) not in the data: market review drawn without it"]
+    res = report_stage(data, "sqlite:///nowhere.db", runs, lines, StageCache(tmp_path / "stages", log=lambda _m: None))
+    folder = res.path("html").parent
+    assert report.read_decisions(str(folder / "runs.json")) == lines
+    assert seen["data"] == data and seen["title"] == "qlib-ext main job"
+    # a changed decision list reruns the stage
+    again = report_stage(data, "sqlite:///nowhere.db", runs, [], StageCache(tmp_path / "stages", log=lambda _m: None))
+    assert not again.cached and report.read_decisions(str(again.path("html").parent / "runs.json")) == []

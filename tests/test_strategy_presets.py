@@ -94,3 +94,20 @@ def test_extra_constraints_reach_the_optimizer_from_a_preset_and_from_overrides(
     assert [c.name for c in build_constraints(constraints=[spec])][-1] == "SizeMoment4"
     with pytest.raises(ValueError, match="not a Constraint"):
         make_optimizer("figure10", constraints=[{"class": "OptimInput", "module_path": "qlib_ext.optim"}])
+
+
+def test_resolve_preset_is_the_one_merge_rule():
+    """figure 10, then the preset's keys, then the strategy's overrides; the sweep's cell identity uses it."""
+    from qlib_ext.pipeline.sweep import _normalise_strategy
+    from qlib_ext.strategy.presets import resolve_preset
+
+    assert resolve_preset(None) == FIGURE10
+    base = resolve_preset("figure10")  # figure10.yaml: FIGURE10's bounds and the solver's settings
+    assert {k: base[k] for k in FIGURE10} == FIGURE10
+    got = resolve_preset("size_moment2", {"turnover": 0.2})
+    assert got == {**base, "size_moment2": 0.3, "turnover": 0.2}
+    with pytest.raises(ValueError, match="turnoverr"):
+        resolve_preset("figure10", {"turnoverr": 0.2})
+    cfg = {"port_analysis_config": {"strategy": {"kwargs": {"preset": "size_moment2",
+                                                            "optimizer": {"turnover": 0.2}}}}}
+    assert _normalise_strategy(cfg)["port_analysis_config"]["strategy"]["kwargs"] == {"optimizer": got}

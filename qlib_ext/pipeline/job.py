@@ -45,7 +45,9 @@ from typing import Any
 
 import pandas as pd
 
+from ..artifacts import load_artifact
 from ..data.bin_io import check_target, has_dataset
+from ..data.provenance import describe_dataset
 from ..data.tempdirs import sweep
 from ..files import PidLock, write_json_atomic, write_text_atomic
 from ..schema import ARTIFACTS, LABEL_FILE, PRED_FILE, benchmark
@@ -290,8 +292,6 @@ def label_neutralisation_stage(signal: StageResult, strict: StageResult, analysi
     def run(folder: Path) -> dict:
         from qlib.workflow import R
 
-        from ..analysis.base import load_artifact
-
         res = recorded_run(data, uri, "signal_analysis", {}, strict.path("pred"), strict.path("label"), records,
                            recorder_name="signal_strict_label", artifacts=artifacts)
         rows = {}
@@ -307,31 +307,26 @@ def label_neutralisation_stage(signal: StageResult, strict: StageResult, analysi
     return res
 
 
-def report_stage(job: Mapping, data: Path, out: Path, uri: str, runs: dict, cache: StageCache) -> StageResult:
-    """The HTML report of the signal and backtest runs (``qlib-ext report`` of the stage's ``runs.json``)."""
-    from ..analysis.report import build_report
+def report_stage(data: Path, uri: str, runs: dict, decisions: list[str], cache: StageCache) -> StageResult:
+    """The HTML report of the signal and backtest runs: ``runs.json`` and ``decisions.json`` (what this run
+    could not do) in the stage folder, so ``qlib-ext report <folder>/runs.json`` renders the same page;
+    the dataset is described under the title (:func:`~qlib_ext.data.provenance.describe_dataset`)."""
+    from ..analysis.report import DECISIONS_FILE, build_report
 
     listing = {"tracking_uri": uri,
                "cells": [{"cell": name if name.startswith("signal") else f"{benchmark(name).label} enhanced",
                           "experiment": r.get("experiment_name"), "recorder_id": r["recorder_id"]}
                          for name, r in runs.items()]}
-    title = f"qlib-ext main job ({_describe(data, job)})"
+    title = "qlib-ext main job"  # what the data are is the line under it, never the job's market name
 
     def run(folder: Path) -> dict:
         write_json_atomic(folder / "runs.json", listing)
-        build_report(str(folder / "runs.json"), folder / "index.html", uri=uri, title=title)
+        write_json_atomic(folder / DECISIONS_FILE, {"decisions": list(decisions)})
+        build_report(str(folder / "runs.json"), folder / "index.html", uri=uri, title=title, data=data)
         return {"html": "index.html"}
-    return cache.run("report", run, config={"runs": json.loads(json.dumps(listing, default=str)), "title": title},
+    return cache.run("report", run, config={"runs": json.loads(json.dumps(listing, default=str)), "title": title,
+                                            "decisions": list(decisions), "data": describe_dataset(data)},
                      code=STAGE_CODE["report"])
-
-
-def _describe(data: Path, job: Mapping) -> str:
-    """What the data are (:func:`qlib_ext.data.provenance.describe_dataset`), else the job's market name."""
-    try:
-        from ..data.provenance import describe_dataset
-    except ImportError:
-        return f"{job.get('market')} market"
-    return describe_dataset(data)
 
 
 def write_headline(job: Mapping, data: Path, out: Path, perf: dict, decisions: list[str], log) -> pd.DataFrame:
@@ -342,7 +337,7 @@ def write_headline(job: Mapping, data: Path, out: Path, perf: dict, decisions: l
     (out / "tables").mkdir(exist_ok=True)
     write_text_atomic(out / "tables" / "headline.csv", table.to_csv())
     md = to_markdown(table, f"Table 11 layout: base constraints (figure 10), backtest {job['backtest'][0]}.."
-                            f"{job['backtest'][1]}; ours on {_describe(data, job)}, the report's on the real market")
+                            f"{job['backtest'][1]}; ours on {describe_dataset(data)}, the report's on the real market")
     if decisions:
         md += "\n\n**What this run could not do**\n\n" + "\n".join(f"- {d}" for d in decisions)
     write_text_atomic(out / "tables" / "headline.md", md + "\n")
@@ -420,7 +415,7 @@ def _sequence(job: dict, data: Path, out: Path, profile: str, cache: StageCache,
         bt = backtest_stage(spec, rendered, name, job, signal, store, artifacts, qcache, cache)
         perf[benchmark(name).label] = bt.outputs["performance"]
         runs[benchmark(name).name] = bt.outputs
-    report_path = str(report_stage(job, data, out, uri, runs, cache).path("html")) if job.get("report") else None
+    report_path = str(report_stage(data, uri, runs, decisions, cache).path("html")) if job.get("report") else None
     table = write_headline(job, data, out, perf, decisions, log)
     log(f"\nsignal: IC {signal.outputs.get('ic', float('nan')):.4f}, rank IC "
         f"{signal.outputs.get('rank_ic', float('nan')):.4f} ({job['signal'].get('workflow') or 'template model'}, "

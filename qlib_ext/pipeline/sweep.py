@@ -40,6 +40,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..artifacts import load_artifact
 from ..data.tempdirs import pid_alive
 from ..files import PidLock, write_json_atomic, write_text_atomic
 from ..schema import ARTIFACTS, BENCHMARKS, LABEL_FILE, benchmark
@@ -138,14 +139,15 @@ class Cell:
 
 
 def _normalise_strategy(cfg: dict) -> dict:
-    """For the identity only: the strategy's preset + optimizer overrides expanded to the full bound set."""
-    from ..strategy.presets import FIGURE10, load_preset
+    """For the identity only: the strategy's preset + optimizer overrides expanded to the settings it runs with
+    (:func:`qlib_ext.strategy.presets.resolve_preset`, the strategy's own merge)."""
+    from ..strategy.presets import resolve_preset
 
     out = copy.deepcopy(cfg)
     kw = out.get("port_analysis_config", {}).get("strategy", {}).get("kwargs")
     if isinstance(kw, dict) and "optimizer" in kw:
         preset = kw.pop("preset", "figure10")
-        kw["optimizer"] = {**FIGURE10, **(load_preset(preset) if preset else {}), **dict(kw.get("optimizer") or {})}
+        kw["optimizer"] = resolve_preset(preset, kw.get("optimizer"))
     out.pop("qlib_init", None)  # the tracking URI is not part of what a cell computes
     out.pop("experiment_name", None)
     return out
@@ -212,8 +214,6 @@ def _set_tracking(cfg: dict, uri: str) -> dict:
 
 def _holdings(rec: Any) -> dict:
     """The holdings recorder's summary (issue 11) when the cell ran it: {metric: value}."""
-    from ..analysis.base import load_artifact
-
     try:
         summary = load_artifact(rec, "summary.json", ARTIFACTS.HOLDINGS)
     except FileNotFoundError:
@@ -513,10 +513,8 @@ def finish_sweep(cfg: Mapping, cells: Sequence[Cell], done: Mapping[str, dict], 
 
 def _describe(data: str | Path | None) -> str:
     """What the sweep's data are (:func:`qlib_ext.data.provenance.describe_dataset`)."""
-    try:
-        from ..data.provenance import describe_dataset
-    except ImportError:
-        return f"the dataset {data}"
+    from ..data.provenance import describe_dataset
+
     return describe_dataset(Path(str(data)).expanduser()) if data else "the dataset"
 
 

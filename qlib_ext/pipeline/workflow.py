@@ -106,15 +106,11 @@ def init_qlib(provider_uri: str | Path, tracking_uri: str, kernels: int | None =
     of a sweep cell; with the cache a process loads it once.  Give each process its own folder
     (Qlib writes the pickle in place) and remove it when done.
     """
-    import tempfile
-
     import qlib_ext
 
-    # `mlruns`: qlib_ext.init creates that folder even when exp_manager is given; point it at the
-    # (private) temp folder so nothing appears in the working directory
-    kw: dict[str, Any] = {"exp_manager": {"class": "MLflowExpManager", "module_path": "qlib.workflow.expm",
-                                          "kwargs": {"uri": tracking_uri, "default_exp_name": exp_name}},
-                          "mlruns": tempfile.gettempdir()}
+    from ..artifacts import exp_manager_config
+
+    kw: dict[str, Any] = {"exp_manager": exp_manager_config(tracking_uri, exp_name)}
     if kernels is not None:
         kw["kernels"] = int(kernels)
     if dataset_cache is not None:

@@ -22,6 +22,7 @@ Unknown keys raise ``ValueError`` naming the file.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -57,13 +58,23 @@ def load_preset(name: str | Path) -> dict[str, Any]:
     return load_config(FAMILY, name, allowed=(*BOUND_KEYS, *SOLVER_KEYS))
 
 
-def make_optimizer(preset: str | Path | None = "figure10", **overrides: Any) -> IndexOptimizer:
-    """An :class:`~qlib_ext.optim.IndexOptimizer` from a preset (None: figure 10) and keyword overrides."""
-    settings = dict(FIGURE10) if preset is None else {**FIGURE10, **load_preset(preset)}
+def resolve_preset(preset: str | Path | None = "figure10", overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The optimizer settings a strategy runs with -- the one merge rule: :data:`FIGURE10`, then the
+    preset's keys (None: no preset), then ``overrides`` (the strategy's ``optimizer:`` keywords).
+
+    Raises ``ValueError`` naming unknown override keys (a preset file's are named by :func:`load_preset`).
+    """
+    overrides = dict(overrides or {})
     unknown = set(overrides) - {*BOUND_KEYS, *SOLVER_KEYS}
     if unknown:
         raise ValueError(f"unknown optimizer keywords {sorted(unknown)} (allowed: {', '.join(BOUND_KEYS + SOLVER_KEYS)})")
-    settings.update(overrides)
+    return {**FIGURE10, **(load_preset(preset) if preset is not None else {}), **overrides}
+
+
+def make_optimizer(preset: str | Path | None = "figure10", **overrides: Any) -> IndexOptimizer:
+    """An :class:`~qlib_ext.optim.IndexOptimizer` from a preset (None: figure 10) and keyword overrides
+    (merged by :func:`resolve_preset`)."""
+    settings = resolve_preset(preset, overrides)
     bounds = {k: v for k, v in settings.items() if k in BOUND_KEYS}
     solver = {k: v for k, v in settings.items() if k in SOLVER_KEYS}
     if solver.get("solvers") is not None:
