@@ -1,17 +1,20 @@
 """The report's mechanisms as knobs of the synthetic market (issue 21); all off unless ``mechanisms:`` is set.
 
 * ``spreads``: steered cross-sectional spreads.  For each window of the targets file
-  (``spread_targets.csv``, derived from the real fixture by :mod:`.spreads`), the generator adds a
-  smooth tilt ``sum_k a_k x_k`` (``x_k``: normal scores over the trading stocks of the sort
-  characteristics, known at t-1) to the day's returns, solving the ``a_k`` so that the day's group
-  spreads among the index members follow a Brownian bridge to the window's total::
+  (``targets``, default ``spread_targets.csv``, derived from the real fixture by :mod:`.spreads`;
+  ``scale`` multiplies them), the generator adds a tilt ``sum_j a_j x_j`` to the day's returns
+  (``x_j``: spread j's group indicator over all trading stocks, by the members' thresholds of the
+  characteristic known at t-1, as :mod:`.spreads` computes it from the written fields), solving the
+  ``a_j`` so that the day's spreads among the index members follow a Brownian bridge to the window's total::
 
       target_j,t = gap_j,t / rem_t + sqrt((rem_t - 1) / rem_t) * natural_j,t
 
   (``gap``: target minus the realised sum so far, ``rem``: sessions left, ``natural``: the day's own
-  spread before the tilt).  Crash/rebound decile windows take precedence over the half-year style
-  windows (size and liquidity quintiles) that overlap them; the index path tilt comes after, so the
-  index closes stay on their targets.
+  spread before the tilt; the steered change is capped at ``MAX_DAILY`` a day, stocks at a price limit
+  are not tilted).  The solve counts only what survives the index path tilt, and the two alternate
+  (``DailySimulator.STEER_PASSES``) with the path last, so the index closes stay on their targets.
+  Crash/rebound decile windows take precedence over the half-year size / liquidity quintile windows
+  that overlap them (those are steered on their other sessions).
 * ``unwind``: crowded-alpha unwind: on ``start..end`` the planted alpha's strength is
   ``-months * 21 / sessions`` times its calendar strength, i.e. the window takes back ``months``
   months of the alpha's normal payoff; the crowded names (the composite's top ``turnover_top`` share)
