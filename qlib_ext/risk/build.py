@@ -21,13 +21,14 @@ from tqdm.auto import tqdm
 from .. import __version__
 from ..data.check import missing_fields_message
 from ..data.panel import read_calendar, read_instruments, read_panel
+from ..files import swap_dir, write_json_atomic
 from .config import COUNTRY, STYLES, RiskConfig, industry_factor
 from .covariance import check_risk_panels, factor_covariance, specific_risk
 from .descriptors import compute_descriptors
 from .exposures import style_exposures
 from .qlib_export import export_riskmodel_root, write_benchmark_weight_fields
 from .regression import factor_returns
-from .store import STORE_DIR, long_table, replace_dir, sweep_stale, temp_store, write_json, write_table
+from .store import STORE_DIR, long_table, sweep_stale, temp_store, write_table
 
 FIELDS = ("change", "mcap", "turnover", "industry")
 #: What each input field is for (named when it is missing).
@@ -151,10 +152,10 @@ never reaches a backtest.
                 "specific_risk": "daily std, known at the close of datetime",
             },
         }
-        write_json(meta, tmp / "meta.json")
+        write_json_atomic(tmp / "meta.json", meta, sort_keys=False)
         if export_qlib and cov_days.any():
             export_riskmodel_root(tmp, tmp / "qlib", every=qlib_every, progress=progress)
-        replace_dir(tmp, dest)
+        swap_dir(tmp, dest)  # restores the previous store if the swap fails
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

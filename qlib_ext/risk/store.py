@@ -1,7 +1,7 @@
 """The risk store: parquet files under ``<data_dir>/risk/`` that the strategy and the recorders load.
 
-Layout (every file written to a temp name and renamed; :func:`replace_dir` swaps a whole new store
-in, so readers never see a half-written one; :func:`temp_store` names the build folder after its
+Layout (every file written to a temp name and renamed; :func:`qlib_ext.files.swap_dir` swaps a whole
+new store in, so readers never see a half-written one; :func:`temp_store` names the build folder after its
 process and first removes the ones a killed build left)::
 
     meta.json               config, factor names, industries, dates, conventions
@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..data.tempdirs import make_temp_dir, sweep
-from ..files import atomic_path, swap_dir, write_json_atomic
+from ..files import atomic_path
 from .config import COUNTRY, industry_factor
 
 STORE_DIR = "risk"
@@ -54,11 +54,6 @@ def write_table(table: pa.Table, path: Path) -> None:
         pq.write_table(table, tmp, row_group_size=1_000_000)
 
 
-def write_json(obj: Any, path: Path) -> None:
-    """The store's JSON files (``meta.json``): :func:`qlib_ext.files.write_json_atomic` (kept for its callers)."""
-    write_json_atomic(path, obj, sort_keys=False)
-
-
 def long_table(dates: pd.DatetimeIndex, instruments: list[str], mask: np.ndarray,
                columns: dict[str, np.ndarray]) -> pa.Table:
     """(datetime, instrument, columns...) rows where ``mask`` (T, N) is true, sorted by date then instrument."""
@@ -80,11 +75,6 @@ def temp_store(dest: Path) -> Path:
     """A new temp directory beside ``dest`` (``.<name>.tmp-<pid>-...``), after :func:`sweep_stale`."""
     sweep_stale(dest)
     return make_temp_dir(Path(dest).parent, f".{Path(dest).name}.tmp-")
-
-
-def replace_dir(tmp: Path, dest: Path) -> None:
-    """Swap the finished directory ``tmp`` into ``dest``: :func:`qlib_ext.files.swap_dir` (restores on failure)."""
-    swap_dir(tmp, dest)
 
 
 # ---------------------------------------------------------------------------- loaders
