@@ -33,6 +33,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
     t0 = time.time()
     report = import_dataset(args.source, args.out, augment=args.augment, strict=args.strict, units=args.units,
+                            encoding=args.encoding, accept_factor_jumps=args.accept_factor_jumps,
                             progress=not args.quiet)
     print(report.render() if hasattr(report, "render") else report)
     print(f"imported {args.source} into {args.augment or args.out} in {time.time() - t0:.0f} s")
@@ -180,6 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--strict", action="store_true", help="treat validation warnings as errors")
     imp.add_argument("--units", default="auto", choices=["auto", "fixture", "tushare"],
                      help="vol/amount/share units: the fixture's (shares, CNY) or tushare's (lots, kCNY, 1e4)")
+    imp.add_argument("--encoding", default=None, metavar="NAME",
+                     help="text encoding of the CSV files, e.g. gbk for Chinese Windows exports (default: a BOM's, "
+                          "else UTF-8)")
+    imp.add_argument("--accept-factor-jumps", action="store_true",
+                     help="keep adj_factor jumps that prices do not explain (an error otherwise) as warnings, "
+                          "listed in meta/dataset.json")
     imp.add_argument("--quiet", action="store_true")
     imp.set_defaults(func=_cmd_import)
 

@@ -40,3 +40,27 @@ def test_risk_build_without_qlib_export(tiny_market, tmp_path, capsys):
     assert "wrote the risk model" in capsys.readouterr().out
     assert not (root / "risk" / "qlib").exists()
     assert len(load_exposures(root)) > 0
+
+
+def test_import_flags_are_the_ones_its_errors_name(tmp_path, capsys):
+    """`data import` follows its own advice: a GBK file names `--encoding gbk`, an unexplained adj_factor
+    jump names `--accept-factor-jumps`; passing them imports, the accepted jump listed in meta."""
+    import json
+
+    from reliability.helpers import edit_csv, make_source
+
+    src = tmp_path / "src"
+    make_source(src)
+    edit_csv(src, "shares.csv", lambda df: df.assign(name="浦发银行"))
+    (src / "shares.csv").write_bytes((src / "shares.csv").read_text().encode("gbk"))
+    edit_csv(src, "adj_factor.csv", lambda df: df.assign(adj_factor=df["adj_factor"].where(
+        (df["ts_code"] != "600000.SH") | (df["trade_date"] < "20240110"), "10")))
+    out = tmp_path / "ds"
+    args = ["data", "import", "--source", str(src), "--out", str(out), "--quiet"]
+    assert main(args) == 2
+    assert "--encoding gbk" in capsys.readouterr().err
+    assert main([*args, "--encoding", "gbk"]) == 2
+    assert "--accept-factor-jumps" in capsys.readouterr().err and not out.exists()
+    assert main([*args, "--encoding", "gbk", "--accept-factor-jumps"]) == 0
+    meta = json.loads((out / "meta" / "dataset.json").read_text())
+    assert meta["accepted_factor_jumps"] == ["600000.SH 20240110"]
