@@ -112,8 +112,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .pipeline.job import check_job, run_job
+    from .pipeline.job import check_job, default_preset, run_job
 
+    if args.preset is None:
+        args.preset = default_preset(args.data)
+        if args.preset != "default":
+            print(f"{args.data} is not a synthetic market of ours: using the {args.preset!r} preset (windows and "
+                  "benchmarks fitted to the data; --preset NAME to choose another)")
     if args.check:
         ok, text = check_job(args.preset, data=args.data)
         print(text)
@@ -233,7 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(func=_cmd_report)
 
     run = sub.add_parser("run", help="the main job: market, minute factors, risk, models, backtests, report")
-    run.add_argument("--preset", default="default", help="tiny | default | full (configs/pipeline/), or a YAML path")
+    run.add_argument("--preset", default=None,
+                     help="tiny | default | full | real (configs/pipeline/), or a YAML path; default: real when "
+                          "--data holds a dataset that is not a synthetic market of ours, else default")
     run.add_argument("--data", default=None, help="dataset directory (built from the preset's market when empty)")
     run.add_argument("--out", default=None, help="output folder: stage cache, signal, MLflow store, tables, report")
     run.add_argument("--profile", default="fast", choices=["fast", "report"], help="model training budget")

@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import shutil
 
+import pytest
+
 from qlib_ext.cli import main
 from qlib_ext.pipeline.job import dataset_identity, run_job, template_context
 
@@ -102,3 +104,32 @@ def test_report_stage_passes_the_data_and_writes_what_the_run_could_not_do(tmp_p
     # a changed decision list reruns the stage
     again = report_stage(data, "sqlite:///nowhere.db", runs, [], StageCache(tmp_path / "stages", log=lambda _m: None))
     assert not again.cached and report.read_decisions(str(again.path("html").parent / "runs.json")) == []
+
+
+def test_run_picks_the_preset_from_the_data_and_the_real_preset_never_builds_a_market(micro_market, tmp_path):
+    """`qlib-ext run --data DIR` without --preset: `real` for a dataset that is not a synthetic market of ours,
+    the market's own preset for one of ours, `default` for a new folder; `real` on an empty folder says to
+    import first instead of building a synthetic market there."""
+    import json
+    import shutil
+
+    from qlib_ext.pipeline.job import check_job, default_preset, run_job
+
+    assert default_preset(None) == "default"
+    assert default_preset(tmp_path / "new") == "default"
+    assert default_preset(micro_market) == "default"  # micro is not a pipeline preset
+    imported = tmp_path / "imported"
+    shutil.copytree(micro_market, imported)
+    meta = imported / "meta" / "dataset.json"
+    info = json.loads(meta.read_text())
+    info.update(kind="imported", source="/somewhere/tushare")
+    meta.write_text(json.dumps(info))
+    assert default_preset(imported) == "real"
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    ok, text = check_job("real", data=empty)
+    assert not ok and "import your data first" in text
+    with pytest.raises(ValueError, match="import your data first"):
+        run_job("real", data=empty, out=tmp_path / "out", log=lambda _m: None)
+    assert list(empty.iterdir()) == []

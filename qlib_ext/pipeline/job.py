@@ -124,7 +124,9 @@ def signal_task(job: Mapping, data: Path, uri: str, profile: str, template: Mapp
         task = {"model": template["task"]["model"], "dataset": template["task"]["dataset"]}
         task = rolling_task(task, sig.get("step", 244), sig.get("rolling", "sliding"))
     task.pop("record", None)
-    return task
+    from .signal import exclude_members
+
+    return exclude_members(task, sig.get("exclude") or ())
 
 
 # ---------------------------------------------------------------------------------------------- preflight
@@ -137,12 +139,32 @@ def _plan(job: dict, data: Path) -> Any | None:
     return make_plan(job, data)
 
 
+def default_preset(data: str | Path | None) -> str:
+    """The preset ``qlib-ext run`` uses when none is given: ``real`` for a dataset that is not one of our
+    synthetic markets (imported, augmented or foreign: windows and benchmarks fitted to it), the market's own
+    preset for one of ours (tiny, default, full), ``default`` for an empty or new folder."""
+    if data is None:
+        return "default"
+    from ..data.provenance import read_provenance
+
+    path = Path(data).expanduser().resolve()
+    if not has_dataset(path):
+        return "default"
+    prov = read_provenance(path)
+    if prov.kind != "synthetic":
+        return "real"
+    return prov.preset if prov.preset in ("tiny", "default", "full") else "default"
+
+
 def check_job(preset: str = "default", data: str | Path | None = None, **overrides: Any) -> tuple[bool, str]:
     """``qlib-ext run --check``: (ok, the preflight's text) without running any stage."""
     job = load_job(preset, data=str(data) if data else None, **overrides)
     path = Path(job["data"]).expanduser().resolve()
     if not has_dataset(path):
         check_target(path)
+        if job.get("market") is None:
+            return False, (f"{path} holds no dataset and this preset builds none (market: null): import your data "
+                           f"first (qlib-ext data import --source <tushare-like files> --out {path})")
         return True, (f"{path} holds no dataset: the job would build the synthetic market {job['market']!r} "
                       "there, then check it before any other stage")
     plan = _plan(job, path)
@@ -161,6 +183,17 @@ def market_stage(job: Mapping, data: Path, cache: StageCache, log: Callable[[str
     t0 = time.perf_counter()
     prev = cache.manifest("market")
     prev_out = (prev or {}).get("outputs", {})
+    if job.get("market") is None:  # a preset for data the user brings (real.yaml): never build one
+        if not has_dataset(data):
+            check_target(data)
+            raise ValueError(f"{data} holds no dataset and this preset builds none (market: null): import your data "
+                             f"first (qlib-ext data import --source <tushare-like files> --out {data}), or give "
+                             "--preset default to build the synthetic market there")
+        ident = dataset_identity(data)
+        log(f"[market] using the dataset at {data}")
+        outputs = {"data": str(data), "built": False, "identity": ident, "market": None}
+        return cache.run("market", lambda _folder: outputs, config={"identity": ident, "data": str(data), "built": False},
+                         code=STAGE_CODE["market"], seconds=time.perf_counter() - t0)
     want = load_market_config(job["market"])
     built = False
     if has_dataset(data):
@@ -383,8 +416,7 @@ def _sequence(job: dict, data: Path, out: Path, profile: str, cache: StageCache,
         if plan.problems:
             raise ValueError(f"the job cannot run on {data}:\n{plan.format()}")
         job, decisions = plan.job, list(plan.decisions)
-        for d in decisions:
-            log(f"[preflight] {d}")
+        log("[preflight] " + plan.format().replace("\n", "\n[preflight] "))
     upstream = {"market": market.key}
     if job.get("minute_factors"):
         upstream = {"minute_factors": minute_factors_stage(data, market, cache, log).key}

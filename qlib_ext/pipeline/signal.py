@@ -203,7 +203,7 @@ def train_signal(task: Mapping, experiment: str, out_dir: str | Path, recorder_n
     import pandas as pd
     from qlib.model.trainer import task_train
 
-    from ..analysis.base import load_artifact
+    from ..artifacts import load_artifact
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
