@@ -25,12 +25,15 @@ One run at a time per ``out`` (a pid lock ``out/.lock``; a second run names the 
 holder's lock is taken over) and per dataset being built (the writer's lock).  Temp folders of
 killed runs under ``out`` are removed at start.  Nothing is written outside ``out`` and ``data``.
 
-Job presets are ``configs/pipeline/<name>.yaml`` (``tiny``, ``default``, ``full``).
+Job presets are ``configs/pipeline/<name>.yaml`` (``tiny``, ``default``, ``full``, ``real``; without
+``--preset``, :func:`default_preset` picks ``real`` for a dataset that is not a synthetic market of ours).
 
 Determinism: two runs from scratch give identical ``pred.pkl`` bytes and headline on one machine
-(tested on tiny).  The knobs: LightGBM ``seed`` + ``deterministic: true`` + fixed ``num_threads``
-(configs/models), the GRUs' ``seed`` with ``torch.use_deterministic_algorithms`` in the trainer, the
-synthetic market's seed, and no wall-clock inputs in any stage.
+(tested on tiny), whatever the process's hash seed or ``OMP_NUM_THREADS`` (tested on the GRU ensemble).
+The knobs: LightGBM ``seed`` + ``deterministic: true`` + ``force_col_wise`` + fixed ``num_threads``, the
+GRUs' ``seed`` + fixed ``num_threads`` (torch's float sums follow its thread count) with
+``torch.use_deterministic_algorithms`` in the trainer (all in configs/models), the synthetic market's
+seed, and no wall-clock inputs in any stage.
 """
 
 from __future__ import annotations
