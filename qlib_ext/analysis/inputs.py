@@ -37,7 +37,6 @@ MARKET_COLUMNS: dict[str, str] = {
     **{name: PRICE_VOLUME_FACTORS[name] for name in (*REPORT_FACTORS, "size")},
     "industry": "$industry", "close": "$close", "vwap": "$vwap", "mcap": "$mcap",
 }
-RISK_HINT = "run `qlib-ext risk build --data {root}` first, or give the recorder `risk_store: DIR`"
 SIGNAL_HINT = "run SignalRecord (or save a pred.pkl) before this recorder"
 
 
@@ -137,13 +136,14 @@ def load_style_exposures(start: Any, end: Any, risk_store: str | Path | None = N
     the path when absent; ``KeyError`` naming unknown styles; ``ValueError`` when the span is empty.
     """
     from ..risk import load_exposures, load_meta
+    from ..risk.store import default_store, missing_store
 
     root = data_root()
-    path = Path(risk_store) if risk_store is not None else root / "risk"
+    path = default_store(root, risk_store)
     try:
         meta = load_meta(path)
     except FileNotFoundError as exc:
-        raise FileNotFoundError(f"no risk store at {path}: {RISK_HINT.format(root=root)}") from exc
+        raise missing_store(path, root) from exc
     known = list(meta["styles"])
     styles = known if styles is None else list(styles)
     unknown = [s for s in styles if s not in known]

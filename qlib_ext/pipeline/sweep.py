@@ -43,6 +43,7 @@ import pandas as pd
 from ..artifacts import load_artifact
 from ..data.tempdirs import pid_alive
 from ..files import PidLock, write_json_atomic, write_text_atomic
+from ..risk.store import default_store, missing_store
 from ..schema import ARTIFACTS, BENCHMARKS, LABEL_FILE, benchmark
 from .cache import config_hash, dir_fingerprint, file_hash
 from .spec import BacktestSpec, benchmark_overrides, recorded_run
@@ -167,9 +168,9 @@ def build_cells(sweep: Mapping, cwd: Path | None = None) -> tuple[list[Cell], di
     label = signal.with_name(LABEL_FILE)
     if not label.is_file():  # Qlib's PortAnaRecord silently skips a run without SignalRecord's label.pkl
         raise FileNotFoundError(f"sweep signal {signal}: no {LABEL_FILE} beside it (SignalRecord writes both)")
-    store = Path(sweep.get("risk_store") or data / "risk").expanduser().resolve()
+    store = default_store(data, sweep.get("risk_store")).resolve()
     if not (store / "meta.json").is_file():
-        raise FileNotFoundError(f"risk store {store} not found (meta.json): run `qlib-ext risk build --data {data}`")
+        raise missing_store(store, data)
     spec = BacktestSpec(template=sweep["template"], data=data, backtest=tuple(sweep["backtest"]),
                         tracking_uri=_TRACKING_PLACEHOLDER, risk_store=store,
                         window=tuple(sweep.get("window") or DEFAULT_WINDOW))

@@ -37,6 +37,20 @@ FILES = ("meta.json", "exposures.parquet", "factor_returns.parquet", "regression
          "specific.parquet", "covariance.parquet")
 
 
+#: How to make a missing store: the one wording every reader uses (``{root}``: the dataset).
+BUILD_HINT = "run `qlib-ext risk build --data {root}` first (or give `risk_store: DIR`)"
+
+
+def default_store(data: str | Path, risk_store: str | Path | None = None) -> Path:
+    """The risk store a reader of dataset ``data`` uses: ``risk_store`` when given, else ``<data>/risk``."""
+    return Path(risk_store if risk_store is not None else Path(data) / STORE_DIR).expanduser()
+
+
+def missing_store(path: str | Path, data: str | Path) -> FileNotFoundError:
+    """The error for an absent store at ``path`` of dataset ``data``, saying how to build it."""
+    return FileNotFoundError(f"no risk store at {path} (meta.json missing): {BUILD_HINT.format(root=data)}")
+
+
 def store_path(path: str | Path) -> Path:
     """The store directory: ``path`` itself if it holds ``meta.json``, else ``path/risk``."""
     path = Path(path)
@@ -44,7 +58,8 @@ def store_path(path: str | Path) -> Path:
         return path
     store = path / STORE_DIR
     if not (store / "meta.json").exists():
-        raise FileNotFoundError(f"no risk store at {path} or {store} (meta.json missing): run `qlib-ext risk build`")
+        raise FileNotFoundError(f"no risk store at {path} or {store} (meta.json missing): "
+                                f"{BUILD_HINT.format(root=path)}")
     return store
 
 

@@ -22,8 +22,6 @@ import pandas as pd
 from ..data.panel import read_instruments, read_panel
 from ..risk import load_covariance, load_exposures, load_meta, load_specific_risk, store_path
 
-RISK_BUILD_HINT = "run `qlib-ext risk build --data {root}` first (or give `risk_store: DIR`)"
-
 
 def members_on(spans: pd.DataFrame, date: pd.Timestamp) -> pd.Index:
     """Instruments whose span (columns instrument, start, end) contains ``date``."""
@@ -126,8 +124,10 @@ class StyleExposures:
 
 def open_store(risk_store: str | Path | None, root: str | Path, **kwargs: Any) -> StyleExposures:
     """The risk store given (or ``<root>/risk``), with an error saying how to build it when absent."""
-    path = Path(risk_store) if risk_store is not None else Path(root) / "risk"
+    from ..risk.store import default_store, missing_store
+
+    path = default_store(root, risk_store)
     try:
         return StyleExposures(path, **kwargs)
     except FileNotFoundError as exc:
-        raise FileNotFoundError(f"no risk store at {path}: {RISK_BUILD_HINT.format(root=root)}") from exc
+        raise missing_store(path, root) from exc
