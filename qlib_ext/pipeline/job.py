@@ -54,7 +54,7 @@ from ..data.provenance import describe_dataset
 from ..data.tempdirs import sweep
 from ..files import PidLock, write_json_atomic, write_text_atomic
 from ..schema import ARTIFACTS, LABEL_FILE, PRED_FILE, benchmark
-from .cache import StageCache, StageResult, config_hash, file_hash
+from .cache import StageCache, StageResult, config_hash, dir_fingerprint, file_hash
 from .spec import BacktestSpec, benchmark_overrides, recorded_run, with_benchmark
 from .tables import headline, to_markdown
 from .tempdir import private_tmpdir
@@ -93,7 +93,7 @@ def tracking(out: Path) -> tuple[str, Path]:
 
 def dataset_identity(data: Path) -> str:
     """A hash of the dataset's identifying files (:data:`IDENTITY_FILES`), the same built or found."""
-    return config_hash({rel: file_hash(data / rel, 64) for rel in IDENTITY_FILES if (data / rel).is_file()})
+    return dir_fingerprint(data, IDENTITY_FILES)
 
 
 def backtest_spec(job: Mapping, data: Path, uri: str) -> BacktestSpec:
