@@ -77,3 +77,31 @@ def test_config_hash_is_canonical():
     assert config_hash({"a": 1.0}) != config_hash({"a": 1.5})
     assert config_hash({"a": (1, 2)}) == config_hash({"a": [1, 2]})
     assert config_hash({"a": {"x": None}}) != config_hash({"a": {}})
+
+
+def test_cpu_time_counts_the_stage_and_its_child_processes_and_is_kept_on_adoption(tmp_path):
+    """A stage's CPU time (robust to a busy machine where wall time is not) covers its own work and the
+    processes it starts; a sleeping stage shows wall time but almost no CPU; an adopted stage reports the
+    CPU time of the run that made it."""
+    import subprocess
+    import sys
+    import time
+
+    def spin(folder):
+        subprocess.run([sys.executable, "-c", "import time\nt=time.process_time()\nwhile time.process_time()-t<0.6: pass"],
+                       check=True)
+        t = time.process_time()
+        while time.process_time() - t < 0.3:
+            pass
+        return {}
+
+    def nap(folder):
+        time.sleep(0.5)
+        return {}
+
+    cache = StageCache(tmp_path / "stages", log=lambda _m: None)
+    busy, idle = cache.run("busy", spin, config={}), cache.run("idle", nap, config={})
+    assert busy.cpu_seconds >= 0.85 and busy.seconds >= 0.85
+    assert idle.seconds >= 0.5 and idle.cpu_seconds < 0.2
+    again = StageCache(tmp_path / "stages", log=lambda _m: None).run("busy", spin, config={})
+    assert again.cached and again.cpu_seconds == busy.cpu_seconds

@@ -7,7 +7,7 @@ version.  Nothing in it depends on whether an input was built by this run or fou
 
 A stage is a **transaction**: it writes its files into a fresh folder ``<cache>/.<name>.tmp-<pid>-*``;
 only after it returned and its manifest (key, outputs, the size and sha256 of every file it wrote,
-wall time) is written there does the folder replace ``<cache>/<name>/`` (:func:`qlib_ext.files.swap_dir`).
+wall and CPU time, peak RSS) is written there does the folder replace ``<cache>/<name>/`` (:func:`qlib_ext.files.swap_dir`).
 A killed or failed stage leaves only a temp folder (removed by the next run once its pid is gone)
 and the previous stage folder untouched.  A rerun **adopts** a stage only when the manifest's key
 matches and every recorded file verifies (size and hash) and ``exists(outputs)`` holds for outputs
@@ -33,7 +33,7 @@ MANIFEST_VERSION = 2
 MANIFEST = "manifest.json"
 
 __all__ = ["StageCache", "StageResult", "config_hash", "file_hash", "dir_fingerprint", "write_json_atomic",
-           "peak_rss_mb", "MANIFEST"]
+           "peak_rss_mb", "cpu_seconds", "MANIFEST"]
 
 
 def _canonical(obj: Any) -> Any:
@@ -81,7 +81,7 @@ def _files(folder: Path) -> dict[str, dict]:
 
 @dataclass
 class StageResult:
-    """What a stage produced: key, outputs (JSON-able), its folder, wall time, whether it was adopted."""
+    """What a stage produced: key, outputs (JSON-able), its folder, wall and CPU time, whether it was adopted."""
 
     name: str
     key: str
@@ -90,6 +90,7 @@ class StageResult:
     cached: bool
     peak_rss_mb: float | None = None
     dir: Path | None = None
+    cpu_seconds: float | None = None
 
     def path(self, output: str) -> Path:
         """The file of output ``output`` (a name relative to the stage folder)."""
@@ -142,12 +143,13 @@ class StageCache:
 
     def run(self, name: str, fn: Callable[[Path], dict], config: Any, inputs: Mapping[str, str] | None = None,
             code: int | str = 1, exists: Callable[[dict], bool] | None = None, force: bool = False,
-            seconds: float | None = None) -> StageResult:
+            seconds: float | None = None, cpu: float | None = None) -> StageResult:
         """Adopt stage ``name`` when its key and files verify, else run ``fn(folder)`` as a transaction.
 
         ``fn`` writes its files into ``folder`` (a fresh temp folder) and returns the outputs dict (file
         outputs as names relative to the folder).  ``seconds``: the stage's wall time when its work was
-        done before the call (the market, whose key is known only once the dataset exists).
+        done before the call (the market, whose key is known only once the dataset exists); ``cpu``: its
+        CPU time likewise.
         """
         key = self.key(name, config, inputs, code)
         old = self.manifest(name)
@@ -163,7 +165,7 @@ class StageCache:
                     bad = "outputs outside the stage folder missing"
                 if bad is None:
                     res = StageResult(name, key, old["outputs"], float(old.get("seconds", 0.0)), True,
-                                      old.get("peak_rss_mb"), self.folder / name)
+                                      old.get("peak_rss_mb"), self.folder / name, old.get("cpu_seconds"))
                     self.log(f"[{name}] unchanged (key {key}): skipped, cached from a run of {res.seconds:.0f} s")
                     self.results[name] = res
                     return res
@@ -171,22 +173,46 @@ class StageCache:
         self.log(f"[{name}] running ({why}; key {key}) ...")
         tmp = make_temp_dir(self.folder, f".{name}.tmp-")
         try:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), cpu_seconds()
             outputs = fn(tmp) or {}
             seconds = (time.perf_counter() - t0) + (seconds or 0.0)
+            cpu = (cpu_seconds() - c0) + (cpu or 0.0)
             rss = peak_rss_mb()
             write_json_atomic(tmp / MANIFEST, {
                 "key": key, "name": name, "outputs": outputs, "files": _files(tmp), "seconds": seconds,
-                "peak_rss_mb": rss, "config": _canonical(config), "inputs": dict(inputs or {}), "code": code,
+                "cpu_seconds": cpu, "peak_rss_mb": rss, "config": _canonical(config), "inputs": dict(inputs or {}), "code": code,
                 "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
             swap_dir(tmp, self.folder / name)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        self.log(f"[{name}] done in {seconds:.1f} s (peak RSS so far {rss:.0f} MiB)")
-        res = StageResult(name, key, outputs, seconds, False, rss, self.folder / name)
+        self.log(f"[{name}] done in {seconds:.1f} s wall, {cpu:.1f} s CPU (peak RSS so far {rss:.0f} MiB)")
+        res = StageResult(name, key, outputs, seconds, False, rss, self.folder / name, cpu)
         self.results[name] = res
         return res
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process, its waited-for children and its live ones, in seconds.
+
+    Robust to a busy machine where wall time is not: a stage's CPU time is the difference of two calls.
+    A live child's time counts while it runs; once it has ended and been waited for it counts through
+    ``RUSAGE_CHILDREN`` (a child that ends between the two calls without being waited for is missed).
+    """
+    import resource
+
+    import psutil
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    total = own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+    for child in psutil.Process().children(recursive=True):
+        try:
+            t = child.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
 
 
 def peak_rss_mb() -> float:

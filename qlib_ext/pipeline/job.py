@@ -54,7 +54,7 @@ from ..data.provenance import describe_dataset
 from ..data.tempdirs import sweep
 from ..files import PidLock, write_json_atomic, write_text_atomic
 from ..schema import ARTIFACTS, LABEL_FILE, PRED_FILE, benchmark
-from .cache import StageCache, StageResult, config_hash, dir_fingerprint, file_hash
+from .cache import StageCache, StageResult, config_hash, cpu_seconds, dir_fingerprint, file_hash
 from .spec import BacktestSpec, benchmark_overrides, recorded_run, with_benchmark
 from .tables import headline, to_markdown
 from .tempdir import private_tmpdir
@@ -183,7 +183,7 @@ def market_stage(job: Mapping, data: Path, cache: StageCache, log: Callable[[str
 
     from ..data.synth import build_market, load_market_config
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_seconds()
     prev = cache.manifest("market")
     prev_out = (prev or {}).get("outputs", {})
     if job.get("market") is None:  # a preset for data the user brings (real.yaml): never build one
@@ -196,7 +196,8 @@ def market_stage(job: Mapping, data: Path, cache: StageCache, log: Callable[[str
         log(f"[market] using the dataset at {data}")
         outputs = {"data": str(data), "built": False, "identity": ident, "market": None}
         return cache.run("market", lambda _folder: outputs, config={"identity": ident, "data": str(data), "built": False},
-                         code=STAGE_CODE["market"], seconds=time.perf_counter() - t0)
+                         code=STAGE_CODE["market"], seconds=time.perf_counter() - t0,
+                         cpu=cpu_seconds() - c0)
     want = load_market_config(job["market"])
     built = False
     if has_dataset(data):
@@ -226,7 +227,8 @@ def market_stage(job: Mapping, data: Path, cache: StageCache, log: Callable[[str
     outputs = {"data": str(data), "built": built, "identity": ident, "market": config_hash(want)}
     # keyed by content and place (the templates name the folder); built: later stages may rebuild what it holds
     return cache.run("market", lambda _folder: outputs, config={"identity": ident, "data": str(data), "built": built},
-                     code=STAGE_CODE["market"], seconds=time.perf_counter() - t0)
+                     code=STAGE_CODE["market"], seconds=time.perf_counter() - t0,
+                         cpu=cpu_seconds() - c0)
 
 
 def minute_factors_stage(data: Path, market: StageResult, cache: StageCache, log) -> StageResult:
@@ -400,8 +402,9 @@ def run_job(preset: str = "default", data: str | Path | None = None, out: str | 
         with private_tmpdir(out / "tmp", prefix="run_"):
             res = _sequence(job, data, out, profile, cache, log)
         total = time.perf_counter() - t_start
-        times = pd.DataFrame([{"stage": r.name, "seconds": round(r.seconds, 1), "cached": r.cached,
-                               "peak_rss_mb": r.peak_rss_mb} for r in cache.results.values()]).set_index("stage")
+        times = pd.DataFrame([{"stage": r.name, "seconds": round(r.seconds, 1),
+                               "cpu_seconds": None if r.cpu_seconds is None else round(r.cpu_seconds, 1),
+                               "cached": r.cached, "peak_rss_mb": r.peak_rss_mb} for r in cache.results.values()]).set_index("stage")
         write_json_atomic(out / "timings.json", {"total_seconds": total,
                                                   "stages": times.reset_index().to_dict("records")})
         log(f"\nstage times (this run {total:.0f} s; a cached stage shows the time of the run that made it):\n"
