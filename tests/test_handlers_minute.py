@@ -115,3 +115,33 @@ def test_lightgbm_finds_the_intraday_alpha(handler):
     cols = handler.fetch(col_set="feature", data_key=DataHandlerLP.DK_R).columns  # LightGBM sees Column_<i>
     gain = pd.Series(model.model.feature_importance("gain"), index=cols)
     assert gain.groupby(lambda c: c.split("_mean")[0]).sum().idxmax() == "mf_corr_vr"
+
+
+def _all_at_once(loader, instruments, start, end) -> pd.DataFrame:
+    """The loader's output as it was computed before the column-by-column rewrite (every factor and
+    window as one float64 block, cast at the end): the reference the rewrite must match bit for bit."""
+    from qlib.data import D
+
+    from qlib_ext.handlers.minute import _rolling_mean
+
+    cal = D.calendar()
+    i0 = int(np.searchsorted(cal, pd.Timestamp(start)))
+    raw = D.features(D.instruments(instruments), [f"${f}" for f in loader.fields] + loader.label[0],
+                     cal[max(0, i0 - (max(loader.windows) - 1))], end).sort_index()
+    inst = raw.index.get_level_values("instrument")
+    x = raw.iloc[:, : len(loader.fields)].to_numpy(dtype=np.float64)
+    feat = np.concatenate([_rolling_mean(x, inst, n) for n in loader.windows], axis=1).astype(np.float32)
+    out = pd.DataFrame(np.concatenate([feat, raw.iloc[:, len(loader.fields):].to_numpy(np.float32)], axis=1),
+                       index=raw.index)
+    out = out.swaplevel().sort_index()
+    return out.loc[pd.IndexSlice[pd.Timestamp(start):, :], :]
+
+
+def test_column_by_column_load_is_bit_identical_to_the_all_at_once_one(market, handler):
+    """The scale fix (issue 22: the full market's load peaked at 14.7 GiB) changes memory, not numbers."""
+    got = handler.data_loader.load("csiall", SEGMENTS["train"][0], SEGMENTS["test"][1])
+    ref = _all_at_once(handler.data_loader, "csiall", SEGMENTS["train"][0], SEGMENTS["test"][1])
+    assert got.index.equals(ref.index) and got.index.names == ["datetime", "instrument"]
+    assert got.to_numpy().dtype == np.float32
+    np.testing.assert_array_equal(got.to_numpy(), ref.to_numpy())  # NaN == NaN, every bit of every value
+    assert got.index.is_monotonic_increasing
