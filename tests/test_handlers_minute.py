@@ -122,15 +122,15 @@ def _all_at_once(loader, instruments, start, end) -> pd.DataFrame:
     window as one float64 block, cast at the end): the reference the rewrite must match bit for bit."""
     from qlib.data import D
 
-    from qlib_ext.handlers.minute import _rolling_mean
+    from qlib_ext.handlers.minute import _group_starts, _rolling_mean
 
     cal = D.calendar()
     i0 = int(np.searchsorted(cal, pd.Timestamp(start)))
     raw = D.features(D.instruments(instruments), [f"${f}" for f in loader.fields] + loader.label[0],
                      cal[max(0, i0 - (max(loader.windows) - 1))], end).sort_index()
-    inst = raw.index.get_level_values("instrument")
+    starts = _group_starts(raw.index.get_level_values("instrument"))
     x = raw.iloc[:, : len(loader.fields)].to_numpy(dtype=np.float64)
-    feat = np.concatenate([_rolling_mean(x, inst, n) for n in loader.windows], axis=1).astype(np.float32)
+    feat = np.concatenate([_rolling_mean(x, starts, n) for n in loader.windows], axis=1).astype(np.float32)
     out = pd.DataFrame(np.concatenate([feat, raw.iloc[:, len(loader.fields):].to_numpy(np.float32)], axis=1),
                        index=raw.index)
     out = out.swaplevel().sort_index()

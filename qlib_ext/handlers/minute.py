@@ -183,13 +183,11 @@ def _group_starts(groups: pd.Index) -> np.ndarray:
     return np.repeat(first, np.diff(np.r_[first, len(codes)]))
 
 
-def _rolling_mean(x: np.ndarray, start_of: np.ndarray | pd.Index, n: int) -> np.ndarray:
+def _rolling_mean(x: np.ndarray, start_of: np.ndarray, n: int) -> np.ndarray:
     """Per-group rolling mean of the last ``n`` rows of ``x [rows x k]`` (NaN skipped; NaN if none).
 
-    ``start_of``: :func:`_group_starts` of the rows (or the group labels themselves).
+    ``start_of``: :func:`_group_starts` of the rows.
     """
-    if not isinstance(start_of, np.ndarray) or start_of.dtype.kind not in "iu":
-        start_of = _group_starts(pd.Index(start_of))
     if n == 1:
         return x.copy()
     ok = np.isfinite(x)

@@ -196,8 +196,7 @@ def market_stage(job: Mapping, data: Path, cache: StageCache, log: Callable[[str
         log(f"[market] using the dataset at {data}")
         outputs = {"data": str(data), "built": False, "identity": ident, "market": None}
         return cache.run("market", lambda _folder: outputs, config={"identity": ident, "data": str(data), "built": False},
-                         code=STAGE_CODE["market"], seconds=time.perf_counter() - t0,
-                         cpu=cpu_seconds() - c0)
+                         code=STAGE_CODE["market"], seconds=time.perf_counter() - t0, cpu=cpu_seconds() - c0)
     want = load_market_config(job["market"])
     built = False
     if has_dataset(data):
@@ -227,8 +226,7 @@ def market_stage(job: Mapping, data: Path, cache: StageCache, log: Callable[[str
     outputs = {"data": str(data), "built": built, "identity": ident, "market": config_hash(want)}
     # keyed by content and place (the templates name the folder); built: later stages may rebuild what it holds
     return cache.run("market", lambda _folder: outputs, config={"identity": ident, "data": str(data), "built": built},
-                     code=STAGE_CODE["market"], seconds=time.perf_counter() - t0,
-                         cpu=cpu_seconds() - c0)
+                     code=STAGE_CODE["market"], seconds=time.perf_counter() - t0, cpu=cpu_seconds() - c0)
 
 
 def minute_factors_stage(data: Path, market: StageResult, cache: StageCache, log) -> StageResult:
